@@ -1,0 +1,34 @@
+// Entry point of the `autosam` command: dispatches to src/cli/commands/<name>.ts.
+import { AutosamError, UsageError } from '../errors.js';
+import type { Command } from './command.js';
+import { infoCommand } from './commands/info.js';
+import { checkCommand } from './commands/check.js';
+
+const commands: Command[] = [infoCommand, checkCommand];
+
+function usage(): string {
+  const lines = commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
+  return ['usage: autosam <command> [options]', '', 'commands:', ...lines, '', 'Run `autosam <command> --help` for its options.'].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) {
+    console.error(`autosam: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof AutosamError) {
+      console.error(`autosam ${name}: ${err.name}: ${err.message}`);
+      return err instanceof UsageError ? 2 : 1;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,7 @@
+// Public API of autosam-webgpu.
+export { Engine, type EngineOptions } from './engine.js';
+export { acquireDevice, adoptDevice, adapterName, type AdapterReport } from './device/device.js';
+export { Tensor } from './tensor/tensor.js';
+export type { DType } from './tensor/dtype.js';
+export * from './errors.js';
+export * as ops from './ops/index.js';
