@@ -3,8 +3,9 @@ import { AutosamError, UsageError } from '../errors.js';
 import type { Command } from './command.js';
 import { infoCommand } from './commands/info.js';
 import { checkCommand } from './commands/check.js';
+import { dataCommand } from './commands/data.js';
 
-const commands: Command[] = [infoCommand, checkCommand];
+const commands: Command[] = [infoCommand, checkCommand, dataCommand];
 
 function usage(): string {
   const lines = commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
