@@ -1,5 +1,7 @@
 // Every family's checks, in the order `autosam check` runs them.
 import { elementwiseChecks } from './elementwise.js';
+import { resizeChecks } from './resize.js';
+import { copyChecks } from './copy.js';
 import type { KernelCheck } from './registry.js';
 
-export const ALL_CHECKS: KernelCheck[] = [...elementwiseChecks];
+export const ALL_CHECKS: KernelCheck[] = [...elementwiseChecks, ...resizeChecks, ...copyChecks];

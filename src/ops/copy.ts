@@ -1,0 +1,188 @@
+// Tensor-level data movement: permute, slice, pad, concat, gather, reshape. Tensors are contiguous
+// with no views, so each returns a new tensor; moves that are one contiguous run of bytes become a
+// buffer copy instead of a dispatch.
+import { DataError, ShapeError } from '../errors.js';
+import {
+  concatSlabKernel, contiguousSliceRange, padKernel, paddedShape, permuteKernel, permutedShape, resolveSlice,
+  simplifyPermutation, sliceKernel,
+} from '../kernels/copy.js';
+import { gatherKernel } from '../kernels/gather.js';
+import type { KernelSpec } from '../kernels/kernel.js';
+import { BYTES_PER_ELEMENT, numel } from '../tensor/dtype.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { assertRank, assertSameEngine, normalizeAxis, shapeText } from './checks.js';
+
+function dispatch(spec: KernelSpec, inputs: Tensor[], out: Tensor): void {
+  out.engine.runtime.run(spec, [...inputs.map((t) => ({ buffer: t.buffer })), { buffer: out.buffer, write: true }]);
+}
+
+/**
+ * Copies `count` elements of x starting at element `from` into y at element `to` with a buffer copy,
+ * when the byte range is 4-byte aligned as WebGPU requires (always, for 4-byte dtypes). Returns false
+ * when it is not, so the caller dispatches a kernel instead.
+ */
+function copyRange(x: Tensor, from: number, y: Tensor, to: number, count: number): boolean {
+  const bytes = BYTES_PER_ELEMENT[x.dtype];
+  if ((from * bytes) % 4 || (to * bytes) % 4 || (count * bytes) % 4) return false;
+  if (count > 0) x.engine.runtime.copy(x.buffer, from * bytes, y.buffer, to * bytes, count * bytes);
+  return true;
+}
+
+/** A full copy of x's data with a new shape of the same size (byte sizes are rounded up to 4 alike). */
+function copyAll(x: Tensor, shape: readonly number[]): Tensor {
+  const y = x.engine.empty(shape, x.dtype);
+  if (y.size > 0) x.engine.runtime.copy(x.buffer, 0, y.buffer, 0, x.byteLength);
+  return y;
+}
+
+function isIntegerList(v: readonly number[]): boolean {
+  return v.every((d) => Number.isInteger(d));
+}
+
+/**
+ * The same data with another shape; one dimension may be -1 (inferred). Always a copy: the Tensor
+ * class has no views, and the result is owned (and disposed) independently of x.
+ */
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  const op = 'reshape';
+  const inferred = shape.filter((d) => d === -1).length;
+  if (!isIntegerList(shape) || shape.some((d) => d < -1) || inferred > 1) {
+    throw new ShapeError(`${op}: shape [${shape.join(', ')}] must be non-negative integers with at most one -1 (input ${shapeText(x)})`);
+  }
+  const known = numel(shape.filter((d) => d !== -1));
+  let resolved = [...shape];
+  if (inferred) {
+    if (known === 0 || x.size % known !== 0) {
+      throw new ShapeError(`${op}: cannot infer the -1 in [${shape.join(', ')}] for input ${shapeText(x)} (${x.size} elements)`);
+    }
+    resolved = shape.map((d) => (d === -1 ? x.size / known : d));
+  }
+  if (numel(resolved) !== x.size) {
+    throw new ShapeError(`${op}: input ${shapeText(x)} has ${x.size} elements, shape [${shape.join(', ')}] holds ${numel(resolved)}`);
+  }
+  return copyAll(x, resolved);
+}
+
+/** x.permute(perm): output dim k is input dim perm[k] (negative entries count from the end). */
+export function permute(x: Tensor, perm: readonly number[]): Tensor {
+  const op = 'permute';
+  const normalized = perm.map((p) => (p < 0 ? p + x.rank : p));
+  const valid = perm.length === x.rank && isIntegerList(normalized)
+    && [...normalized].sort((a, b) => a - b).every((p, k) => p === k);
+  if (!valid) throw new ShapeError(`${op}: [${perm.join(', ')}] is not a permutation of the ${x.rank} dims of ${shapeText(x)}`);
+  const outShape = permutedShape(x.shape, normalized);
+  const simple = simplifyPermutation(x.shape, normalized);
+  if (simple.perm.length <= 1) return copyAll(x, outShape);
+  const y = x.engine.empty(outShape, x.dtype);
+  dispatch(permuteKernel({ shape: simple.shape, perm: simple.perm, dtype: x.dtype }), [x], y);
+  return y;
+}
+
+/**
+ * Python slicing x[starts[0]:ends[0]:steps[0], ...] for positive steps: negative bounds count from
+ * the end and out-of-range bounds are clamped, so a slice is never an error, at worst empty. Dims past
+ * starts.length are taken whole; ±Infinity bounds mean "from the very start / to the very end".
+ */
+export function slice(x: Tensor, starts: readonly number[], ends: readonly number[], steps?: readonly number[]): Tensor {
+  const op = 'slice';
+  const args = `starts [${starts.join(', ')}], ends [${ends.join(', ')}]${steps ? `, steps [${steps.join(', ')}]` : ''}`;
+  const bound = (v: number) => Number.isInteger(v) || v === Infinity || v === -Infinity;
+  if (starts.length !== ends.length || (steps && steps.length !== starts.length) || starts.length > x.rank) {
+    throw new ShapeError(`${op}: ${args} must have equal lengths of at most the rank of ${shapeText(x)}`);
+  }
+  if (!starts.every(bound) || !ends.every(bound)) throw new ShapeError(`${op}: bounds must be integers (${args}, input ${shapeText(x)})`);
+  if (steps && !steps.every((s) => Number.isInteger(s) && s > 0)) {
+    throw new ShapeError(`${op}: steps must be positive integers (${args}, input ${shapeText(x)})`);
+  }
+  const s = resolveSlice(x.shape, starts, ends, steps);
+  const y = x.engine.empty(s.shape, x.dtype);
+  if (y.size === 0) return y;
+  const range = contiguousSliceRange(x.shape, s);
+  if (range && copyRange(x, range.offset, y, 0, range.length)) return y;
+  dispatch(sliceKernel({ inShape: x.shape, slice: s, dtype: x.dtype }), [x], y);
+  return y;
+}
+
+/**
+ * Constant padding: pads[k] = [before, after] for dim k, from the first dim (unlike F.pad, which
+ * lists the last dim first); dims past pads.length are not padded. Negative pads (cropping) are
+ * refused: use slice.
+ */
+export function pad(x: Tensor, pads: readonly (readonly [number, number])[], value = 0): Tensor {
+  const op = 'pad';
+  const text = `[${pads.map((p) => `[${p.join(', ')}]`).join(', ')}]`;
+  if (pads.length > x.rank || !pads.every((p) => p.length === 2 && p.every((v) => Number.isInteger(v) && v >= 0))) {
+    throw new ShapeError(`${op}: pads ${text} must be one [before, after] pair of non-negative integers per leading dim of ${shapeText(x)} (crop with slice)`);
+  }
+  if (x.dtype === 'i32' || x.dtype === 'u32') {
+    const ok = Number.isInteger(value) && (x.dtype === 'i32' ? value >= -(2 ** 31) && value < 2 ** 31 : value >= 0 && value < 2 ** 32);
+    if (!ok) throw new ShapeError(`${op}: value ${value} does not fit a ${x.dtype} tensor ${shapeText(x)}`);
+  }
+  const outShape = paddedShape(x.shape, pads);
+  if (x.size === 0) return x.engine.fill(outShape, value, x.dtype);
+  const y = x.engine.empty(outShape, x.dtype);
+  dispatch(padKernel({ inShape: x.shape, pads, value, dtype: x.dtype }), [x], y);
+  return y;
+}
+
+/** torch.cat(tensors, axis): one dispatch (or buffer copy) per input, each writing its own slab. */
+export function concat(tensors: readonly Tensor[], axis: number): Tensor {
+  const op = 'concat';
+  if (tensors.length === 0) throw new ShapeError(`${op}: needs at least one tensor`);
+  const first = tensors[0];
+  assertSameEngine(op, ...tensors);
+  const a = normalizeAxis(op, axis, first.rank);
+  for (const t of tensors) {
+    if (t.dtype !== first.dtype) throw new ShapeError(`${op}: dtypes differ (${first.dtype} ${shapeText(first)} and ${t.dtype} ${shapeText(t)})`);
+    if (t.rank !== first.rank || t.shape.some((d, k) => k !== a && d !== first.shape[k])) {
+      throw new ShapeError(`${op}: shapes ${shapeText(first)} and ${shapeText(t)} differ outside axis ${axis}`);
+    }
+  }
+  const outShape = [...first.shape];
+  outShape[a] = tensors.reduce((n, t) => n + t.shape[a], 0);
+  const y = first.engine.empty(outShape, first.dtype);
+  const outer = numel(first.shape.slice(0, a)), inner = numel(first.shape.slice(a + 1));
+  let offset = 0;
+  for (const t of tensors) {
+    const along = t.shape[a];
+    if (t.size > 0 && !(outer === 1 && copyRange(t, 0, y, offset * inner, t.size))) {
+      dispatch(concatSlabKernel({ outer, along, inner, totalAlong: outShape[a], offset, dtype: t.dtype }), [t], y);
+    }
+    offset += along;
+  }
+  return y;
+}
+
+/**
+ * Embedding lookup: table (V, D), indices of any shape (i32 or u32) -> (...indices.shape, D).
+ * An index outside [0, V) yields a row of zeros (the shader guards every read; see kernels/gather.ts).
+ * Indices given as host data are checked here and raise DataError instead.
+ */
+export function gather(table: Tensor, indices: Tensor | Int32Array | readonly number[], indexShape?: readonly number[]): Tensor {
+  const op = 'gather';
+  assertRank(op, table, 2, 'table (V, D)');
+  const [vocab, dim] = table.shape;
+  let idx: Tensor;
+  if (Array.isArray(indices) || indices instanceof Int32Array) {
+    const host = Int32Array.from(indices as ArrayLike<number>);
+    const bad = host.findIndex((v, i) => v < 0 || v >= vocab || v !== (indices as ArrayLike<number>)[i]);
+    if (bad >= 0) throw new DataError(`${op}: index ${(indices as ArrayLike<number>)[bad]} at position ${bad} is outside table ${shapeText(table)} (valid 0..${vocab - 1})`);
+    idx = table.engine.tensor(host, indexShape ?? [host.length], 'i32');
+  } else {
+    idx = indices as Tensor;
+    if (indexShape) throw new ShapeError(`${op}: indexShape is only for host indices; the index tensor has shape ${shapeText(idx)}`);
+    assertSameEngine(op, table, idx);
+    if (idx.dtype !== 'i32' && idx.dtype !== 'u32') throw new ShapeError(`${op}: indices must be i32 or u32, got ${idx.dtype} ${shapeText(idx)}`);
+  }
+  try {
+    if (vocab === 0 && idx.size * dim > 0) throw new ShapeError(`${op}: table ${shapeText(table)} is empty`);
+    const y = table.engine.empty([...idx.shape, dim], table.dtype);
+    if (y.size > 0) {
+      dispatch(gatherKernel({ vocab, dim, count: idx.size, dtype: table.dtype, indexDtype: idx.dtype as 'i32' | 'u32' }), [table, idx], y);
+    }
+    return y;
+  } finally {
+    // Uploaded host indices go back to the pool; a later write to that buffer is queued after this dispatch.
+    if (idx !== indices) idx.dispose();
+  }
+}
