@@ -95,6 +95,13 @@ export class Engine {
     this.device.queue.writeBuffer(buffer, 0, padded.buffer, padded.byteOffset, padded.byteLength);
   }
 
+  /** A small zeroed buffer to bind where a kernel's optional operand is absent (never written). */
+  get placeholderBuffer(): GPUBuffer {
+    this.placeholder ??= this.device.createBuffer({ size: 256, usage: 0x80 /* STORAGE */ });
+    return this.placeholder;
+  }
+  private placeholder: GPUBuffer | null = null;
+
   // ---- memory -------------------------------------------------------------------------------
 
   /** Runs fn; disposes every tensor created inside it except those reachable from its result. */
@@ -173,6 +180,7 @@ export class Engine {
     this.runtime.flush();
     for (const t of [...this.live]) t.dispose();
     this.pool.trim();
+    this.placeholder?.destroy();
     if (this.ownsDevice) this.device.destroy();
   }
 }
