@@ -30,6 +30,10 @@ export class Engine {
     this.ownsDevice = ownsDevice;
     this.pool = new BufferPool(this.device);
     this.runtime = new KernelRuntime(this.device);
+    // A lost device fails every later read and sync with this error instead of hanging or returning garbage.
+    void acquired.lost.then((err) => {
+      if (!this.destroyed) this.runtime.markLost(err);
+    });
   }
 
   /** Acquires a device of its own (browser or Node, chosen automatically). */

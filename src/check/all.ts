@@ -2,6 +2,9 @@
 import { elementwiseChecks } from './elementwise.js';
 import { resizeChecks } from './resize.js';
 import { copyChecks } from './copy.js';
+import { matmulChecks } from './matmul.js';
+import { reduceChecks } from './reduce.js';
+import { normalizationChecks } from './normalization.js';
 import type { KernelCheck } from './registry.js';
 
-export const ALL_CHECKS: KernelCheck[] = [...elementwiseChecks, ...resizeChecks, ...copyChecks];
+export const ALL_CHECKS: KernelCheck[] = [...elementwiseChecks, ...matmulChecks, ...resizeChecks, ...copyChecks, ...reduceChecks, ...normalizationChecks];

@@ -88,6 +88,7 @@ export class KernelRuntime {
    * after them. Read-only and writable bindings must be distinct buffers (WebGPU forbids aliasing).
    */
   run(spec: KernelSpec, buffers: { buffer: GPUBuffer; write?: boolean }[], uniforms?: ArrayBufferView): void {
+    if (this.lostError) throw this.lostError;
     const maxBinding = this.device.limits.maxStorageBufferBindingSize;
     for (const b of buffers) {
       if (b.buffer.size > maxBinding) {
@@ -179,8 +180,15 @@ export class KernelRuntime {
     if (profileRead) this.pendingProfiles.push(profileRead());
   }
 
+  /** Called when the device is lost: every later run, read and sync throws this error. */
+  markLost(err: DeviceError): void {
+    this.lostError = err;
+  }
+  private lostError: DeviceError | null = null;
+
   /** Throws the first GPU error seen since the last check (validation, out of memory, device loss). */
   throwIfFailed(): void {
+    if (this.lostError) throw this.lostError;
     if (this.firstError) {
       const e = this.firstError;
       this.firstError = null;
@@ -202,6 +210,7 @@ export class KernelRuntime {
     const staging = this.device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: MAP_READ | COPY_DST });
     this.copy(src, 0, staging, 0, Math.ceil(bytes / 4) * 4);
     this.flush();
+    if (this.lostError) throw this.lostError;
     try {
       await staging.mapAsync(MAP_READ);
     } catch (err) {
