@@ -1,0 +1,87 @@
+// Tensor-level layer normalisation: layerNorm over the last axis (F.layer_norm) and layerNorm2d over
+// the channels of NCHW input (segment-anything's LayerNorm2d). The *WithStats variants also return
+// the per-vector mean and rstd (f32) that the backward pass reuses.
+import { ShapeError } from '../errors.js';
+import type { KernelSpec } from '../kernels/kernel.js';
+import { layerNorm2dKernel, layerNormKernel } from '../kernels/layernorm.js';
+import { rowLayoutFor } from '../kernels/reduce.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { assertFloat, assertRank, assertSameEngine, shapeText } from './checks.js';
+
+export interface LayerNormResult {
+  out: Tensor;
+  /** f32, one per normalised vector: x.shape without the normalised axis. */
+  mean: Tensor;
+  rstd: Tensor;
+}
+
+function checkParams(op: string, x: Tensor, weight: Tensor, bias: Tensor, dim: number, what: string): void {
+  assertSameEngine(op, x, weight, bias);
+  assertFloat(op, x, weight, bias);
+  for (const [name, t] of [['weight', weight], ['bias', bias]] as const) {
+    if (t.rank !== 1 || t.shape[0] !== dim) {
+      throw new ShapeError(`${op}: ${name} ${shapeText(t)} does not match ${what} of x ${shapeText(x)} (expected [${dim}])`);
+    }
+  }
+  if (weight.dtype !== bias.dtype) throw new ShapeError(`${op}: weight and bias dtypes differ (${weight.dtype} and ${bias.dtype})`);
+}
+
+/** Runs a layernorm kernel into fresh tensors; stats of an empty normalised dimension are NaN, as in PyTorch. */
+function normalize(
+  x: Tensor, weight: Tensor, bias: Tensor, statsShape: number[], dim: number, saveStats: boolean,
+  kernel: () => KernelSpec,
+): LayerNormResult | Tensor {
+  const engine = x.engine;
+  const out = engine.empty(x.shape, x.dtype);
+  const stats = saveStats
+    ? (dim === 0 ? [engine.fill(statsShape, NaN), engine.fill(statsShape, NaN)] : [engine.empty(statsShape), engine.empty(statsShape)])
+    : [];
+  if (out.size > 0) {
+    engine.runtime.run(kernel(), [
+      { buffer: x.buffer }, { buffer: weight.buffer }, { buffer: bias.buffer }, { buffer: out.buffer, write: true },
+      ...stats.map((t) => ({ buffer: t.buffer, write: true })),
+    ]);
+  }
+  return saveStats ? { out, mean: stats[0], rstd: stats[1] } : out;
+}
+
+function layerNormImpl(x: Tensor, weight: Tensor, bias: Tensor, eps: number, saveStats: boolean): LayerNormResult | Tensor {
+  const op = saveStats ? 'layerNormWithStats' : 'layerNorm';
+  if (x.rank < 1) throw new ShapeError(`${op}: x must have at least one dimension, got ${shapeText(x)}`);
+  const length = x.shape[x.rank - 1];
+  checkParams(op, x, weight, bias, length, 'the normalised (last) dimension');
+  const rows = x.size / Math.max(length, 1);
+  return normalize(x, weight, bias, x.shape.slice(0, -1), length, saveStats, () => layerNormKernel({
+    rows, length, eps, dtype: x.dtype, paramDtype: weight.dtype, saveStats, plan: { layout: rowLayoutFor(x.engine.report.isSoftware) },
+  }));
+}
+
+/** F.layer_norm(x, [C], weight, bias, eps) over the last axis C (biased variance). */
+export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps = 1e-5): Tensor {
+  return layerNormImpl(x, weight, bias, eps, false) as Tensor;
+}
+
+/** layerNorm, also returning mean and rstd = 1 / sqrt(var + eps) of each row, shape x.shape[:-1]. */
+export function layerNormWithStats(x: Tensor, weight: Tensor, bias: Tensor, eps = 1e-5): LayerNormResult {
+  return layerNormImpl(x, weight, bias, eps, true) as LayerNormResult;
+}
+
+function layerNorm2dImpl(x: Tensor, weight: Tensor, bias: Tensor, eps: number, saveStats: boolean): LayerNormResult | Tensor {
+  const op = saveStats ? 'layerNorm2dWithStats' : 'layerNorm2d';
+  assertRank(op, x, 4, 'x (N, C, H, W)');
+  const [batch, channels, h, w] = x.shape;
+  checkParams(op, x, weight, bias, channels, 'the channel dimension (1)');
+  return normalize(x, weight, bias, [batch, h, w], channels, saveStats, () => layerNorm2dKernel({
+    batch, channels, pixels: h * w, eps, dtype: x.dtype, paramDtype: weight.dtype, saveStats,
+  }));
+}
+
+/** segment-anything's LayerNorm2d: NCHW input normalised over C at each (n, h, w); eps defaults to SAM's 1e-6. */
+export function layerNorm2d(x: Tensor, weight: Tensor, bias: Tensor, eps = 1e-6): Tensor {
+  return layerNorm2dImpl(x, weight, bias, eps, false) as Tensor;
+}
+
+/** layerNorm2d, also returning mean and rstd of each (n, h, w), shape (N, H, W). */
+export function layerNorm2dWithStats(x: Tensor, weight: Tensor, bias: Tensor, eps = 1e-6): LayerNormResult {
+  return layerNorm2dImpl(x, weight, bias, eps, true) as LayerNormResult;
+}
