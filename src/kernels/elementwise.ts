@@ -6,12 +6,17 @@ import { bindingDecls, dispatchLinear, f32Literal, stridesOf, WGSL_LINEAR_WORKGR
 export interface UnaryOpDef {
   /** WGSL expression in `x` (and the op's scalar params `p0`, `p1`). */
   wgsl: string;
+  /** dL/dx as a WGSL expression in `x`, the forward output `y`, `dy` and the params. */
+  backward: string;
   reference: (x: number, p: number[]) => number;
 }
 
 export interface BinaryOpDef {
   /** WGSL expression in `a` and `b`. */
   wgsl: string;
+  /** dL/da and dL/db at one output element, in `a`, `b`, `dy`. */
+  backwardA: string;
+  backwardB: string;
   reference: (a: number, b: number) => number;
 }
 
@@ -53,25 +58,32 @@ export function erfReference(x: number): number {
 }
 
 export const UNARY_OPS = {
-  neg: { wgsl: '-x', reference: (x) => -x },
-  exp: { wgsl: 'exp(x)', reference: (x) => Math.exp(x) },
-  log: { wgsl: 'log(x)', reference: (x) => Math.log(x) },
-  sqrt: { wgsl: 'sqrt(x)', reference: (x) => Math.sqrt(x) },
-  rsqrt: { wgsl: 'inverseSqrt(x)', reference: (x) => 1 / Math.sqrt(x) },
-  abs: { wgsl: 'abs(x)', reference: (x) => Math.abs(x) },
-  relu: { wgsl: 'max(x, 0.0)', reference: (x) => Math.max(x, 0) },
-  sigmoid: { wgsl: '1.0 / (1.0 + exp(-x))', reference: (x) => 1 / (1 + Math.exp(-x)) },
-  tanh: { wgsl: 'tanh_(x)', reference: (x) => Math.tanh(x) },
-  gelu: { wgsl: '0.5 * x * (1.0 + erf_(x * 0.7071067811865476))', reference: (x) => 0.5 * x * (1 + erfReference(x / Math.SQRT2)) },
-  clamp: { wgsl: 'clamp(x, p0, p1)', reference: (x, p) => Math.min(Math.max(x, p[0]), p[1]) },
+  neg: { wgsl: '-x', backward: '-dy', reference: (x) => -x },
+  exp: { wgsl: 'exp(x)', backward: 'dy * y', reference: (x) => Math.exp(x) },
+  log: { wgsl: 'log(x)', backward: 'dy / x', reference: (x) => Math.log(x) },
+  sqrt: { wgsl: 'sqrt(x)', backward: 'dy * 0.5 / y', reference: (x) => Math.sqrt(x) },
+  rsqrt: { wgsl: 'inverseSqrt(x)', backward: 'dy * -0.5 * y * y * y', reference: (x) => 1 / Math.sqrt(x) },
+  abs: { wgsl: 'abs(x)', backward: 'dy * sign(x)', reference: (x) => Math.abs(x) },
+  relu: { wgsl: 'max(x, 0.0)', backward: 'select(0.0, dy, x > 0.0)', reference: (x) => Math.max(x, 0) },
+  sigmoid: { wgsl: '1.0 / (1.0 + exp(-x))', backward: 'dy * y * (1.0 - y)', reference: (x) => 1 / (1 + Math.exp(-x)) },
+  tanh: { wgsl: 'tanh_(x)', backward: 'dy * (1.0 - y * y)', reference: (x) => Math.tanh(x) },
+  // d/dx x*Phi(x) = Phi(x) + x*phi(x)
+  gelu: {
+    wgsl: '0.5 * x * (1.0 + erf_(x * 0.7071067811865476))',
+    backward: 'dy * (0.5 * (1.0 + erf_(x * 0.7071067811865476)) + x * 0.3989422804014327 * exp(-0.5 * x * x))',
+    reference: (x) => 0.5 * x * (1 + erfReference(x / Math.SQRT2)),
+  },
+  // PyTorch passes the gradient where min <= x <= max.
+  clamp: { wgsl: 'clamp(x, p0, p1)', backward: 'select(0.0, dy, x >= p0 && x <= p1)', reference: (x, p) => Math.min(Math.max(x, p[0]), p[1]) },
 } satisfies Record<string, UnaryOpDef>;
 
 export const BINARY_OPS = {
-  add: { wgsl: 'a + b', reference: (a, b) => a + b },
-  sub: { wgsl: 'a - b', reference: (a, b) => a - b },
-  mul: { wgsl: 'a * b', reference: (a, b) => a * b },
-  div: { wgsl: 'a / b', reference: (a, b) => a / b },
-  pow: { wgsl: 'pow_(a, b)', reference: (a, b) => Math.pow(a, b) },
+  add: { wgsl: 'a + b', backwardA: 'dy', backwardB: 'dy', reference: (a, b) => a + b },
+  sub: { wgsl: 'a - b', backwardA: 'dy', backwardB: '-dy', reference: (a, b) => a - b },
+  mul: { wgsl: 'a * b', backwardA: 'dy * b', backwardB: 'dy * a', reference: (a, b) => a * b },
+  div: { wgsl: 'a / b', backwardA: 'dy / b', backwardB: '-dy * a / (b * b)', reference: (a, b) => a / b },
+  // d/db a^b = a^b ln a, defined for a > 0 (elsewhere NaN propagates).
+  pow: { wgsl: 'pow_(a, b)', backwardA: 'dy * b * pow_(a, b - 1.0)', backwardB: 'dy * pow_(a, b) * log(a)', reference: (a, b) => Math.pow(a, b) },
 } satisfies Record<string, BinaryOpDef>;
 
 export type UnaryOpName = keyof typeof UNARY_OPS;
@@ -165,6 +177,68 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   Y[i] = ${T}(${def.wgsl});
 }`;
   return { name: `binary_${p.op}`, wgsl, workgroupSize: [WORKGROUP, 1, 1], dispatch: dispatchLinear(Math.ceil(size / WORKGROUP)) };
+}
+
+// ---- backward kernels -------------------------------------------------------------------------
+
+/** dx = rule(x, y, dy) elementwise; x, y, dy share one shape. */
+export function unaryBackwardKernel(p: { op: UnaryOpName; size: number; params?: number[] }): KernelSpec {
+  const def: UnaryOpDef = UNARY_OPS[p.op];
+  const params = (p.params ?? []).map((v, i) => `const p${i}: f32 = ${f32Literal(v)};`).join('\n');
+  const wgsl = `${bindingDecls([
+    { name: 'X', kind: 'read', type: 'array<f32>' },
+    { name: 'Yf', kind: 'read', type: 'array<f32>' },
+    { name: 'DY', kind: 'read', type: 'array<f32>' },
+    { name: 'DX', kind: 'read_write', type: 'array<f32>' },
+  ])}
+${WGSL_MATH_HELPERS}
+${WGSL_LINEAR_WORKGROUP}
+${params}
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = linearWorkgroup(wid, nwg) * ${WORKGROUP}u + lid;
+  if (i >= ${p.size}u) { return; }
+  let x = X[i];
+  let y = Yf[i];
+  let dy = DY[i];
+  _ = x; _ = y;
+  DX[i] = ${def.backward};
+}`;
+  return { name: `unary_${p.op}_backward`, wgsl, workgroupSize: [WORKGROUP, 1, 1], dispatch: dispatchLinear(Math.ceil(p.size / WORKGROUP)) };
+}
+
+/**
+ * The gradients of a binary op at every output element (before summing over broadcast dimensions):
+ * DA and DB have the output's shape.
+ */
+export function binaryBackwardKernel(p: { op: BinaryOpName; aShape: readonly number[]; bShape: readonly number[] }): KernelSpec {
+  const out = broadcastShape(p.aShape, p.bShape);
+  if (!out) throw new Error(`binaryBackwardKernel: shapes [${p.aShape}] and [${p.bShape}] do not broadcast`);
+  const size = out.reduce((x, y) => x * y, 1);
+  const def: BinaryOpDef = BINARY_OPS[p.op];
+  const wgsl = `${bindingDecls([
+    { name: 'A', kind: 'read', type: 'array<f32>' },
+    { name: 'B', kind: 'read', type: 'array<f32>' },
+    { name: 'DY', kind: 'read', type: 'array<f32>' },
+    { name: 'DA', kind: 'read_write', type: 'array<f32>' },
+    { name: 'DB', kind: 'read_write', type: 'array<f32>' },
+  ])}
+${WGSL_MATH_HELPERS}
+${WGSL_LINEAR_WORKGROUP}
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = linearWorkgroup(wid, nwg) * ${WORKGROUP}u + lid;
+  if (i >= ${size}u) { return; }
+  ${indexExpression(broadcastStrides(p.aShape, out), out, 'ia')}
+  ${indexExpression(broadcastStrides(p.bShape, out), out, 'ib')}
+  let a = A[ia];
+  let b = B[ib];
+  let dy = DY[i];
+  _ = a; _ = b;
+  DA[i] = ${def.backwardA};
+  DB[i] = ${def.backwardB};
+}`;
+  return { name: `binary_${p.op}_backward`, wgsl, workgroupSize: [WORKGROUP, 1, 1], dispatch: dispatchLinear(Math.ceil(size / WORKGROUP)) };
 }
 
 // ---- plain TypeScript references ------------------------------------------------------------

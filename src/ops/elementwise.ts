@@ -1,6 +1,10 @@
 // Tensor-level elementwise ops: validate, allocate the output, dispatch.
 import { ShapeError } from '../errors.js';
-import { BINARY_OPS, binaryKernel, broadcastShape, UNARY_OPS, unaryKernel, type BinaryOpName, type UnaryOpName } from '../kernels/elementwise.js';
+import {
+  BINARY_OPS, binaryBackwardKernel, binaryKernel, broadcastShape, UNARY_OPS, unaryBackwardKernel, unaryKernel, type BinaryOpName, type UnaryOpName,
+} from '../kernels/elementwise.js';
+import { record } from '../graph/autograd.js';
+import { sumToShape } from './broadcast.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { assertFloat, assertSameEngine } from './checks.js';
 
@@ -9,7 +13,14 @@ export function unary(op: UnaryOpName, x: Tensor, params: number[] = []): Tensor
   assertFloat(op, x);
   const y = x.engine.empty(x.shape, x.dtype);
   if (x.size > 0) x.engine.runtime.run(unaryKernel({ op, size: x.size, dtype: x.dtype, params }), [{ buffer: x.buffer }, { buffer: y.buffer, write: true }]);
-  return y;
+  // Backward reads x and this op's output y (the rules in UNARY_OPS use either).
+  return record(y, op, [x], (dy) => {
+    const dx = x.engine.empty(x.shape, 'f32');
+    x.engine.runtime.run(unaryBackwardKernel({ op, size: x.size, params }), [
+      { buffer: x.buffer }, { buffer: y.buffer }, { buffer: dy.buffer }, { buffer: dx.buffer, write: true },
+    ]);
+    return [dx];
+  });
 }
 
 export function binary(op: BinaryOpName, a: Tensor, b: Tensor): Tensor {
@@ -25,7 +36,14 @@ export function binary(op: BinaryOpName, a: Tensor, b: Tensor): Tensor {
       { buffer: a.buffer }, { buffer: b.buffer }, { buffer: y.buffer, write: true },
     ]);
   }
-  return y;
+  return record(y, op, [a, b], (dy) => {
+    // Full output-shaped gradients for both operands, then summed over broadcast dimensions.
+    const da = a.engine.empty(out, 'f32'), db = a.engine.empty(out, 'f32');
+    a.engine.runtime.run(binaryBackwardKernel({ op, aShape: a.shape, bShape: b.shape }), [
+      { buffer: a.buffer }, { buffer: b.buffer }, { buffer: dy.buffer }, { buffer: da.buffer, write: true }, { buffer: db.buffer, write: true },
+    ]);
+    return [sumToShape(da, a.shape), sumToShape(db, b.shape)];
+  });
 }
 
 export const neg = (x: Tensor) => unary('neg', x);

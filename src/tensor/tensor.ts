@@ -1,6 +1,7 @@
 // GPU tensors: a pooled buffer plus shape and dtype. Row-major, contiguous, no views.
 import { DisposedTensorError } from '../errors.js';
 import type { Engine } from '../engine.js';
+import type { GradNode } from '../graph/autograd.js';
 import { byteSize, halfBitsToFloat, numel, type DType } from './dtype.js';
 
 let nextTensorId = 1;
@@ -9,6 +10,12 @@ export class Tensor {
   readonly id = nextTensorId++;
   readonly size: number;
   private _buffer: GPUBuffer | null;
+  /** Autograd (src/graph): leaves set this to collect a gradient; op outputs inherit it. */
+  requiresGrad = false;
+  /** Accumulated gradient of a leaf after backward(). */
+  grad: Tensor | null = null;
+  /** The recorded op that produced this tensor, when it was produced under autograd. */
+  creator: GradNode | null = null;
 
   constructor(
     readonly engine: Engine,
