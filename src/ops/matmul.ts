@@ -1,8 +1,13 @@
-// matmul with fused epilogue: act(opA(a) @ opB(b) + bias) + residual.
+// matmul with fused epilogue: act(opA(a) @ opB(b) + bias) + residual, and its backward.
 import { ShapeError } from '../errors.js';
+import { needsGrad, record } from '../graph/autograd.js';
 import { DEFAULT_TILING, matmulKernel, matmulUniforms, type Activation, type MatmulParams } from '../kernels/matmul.js';
+import { numel } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { sumToShape } from './broadcast.js';
 import { assertSameEngine, shapeText } from './checks.js';
+import { add, unary } from './elementwise.js';
+import { reduce } from './reduce.js';
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -14,14 +19,17 @@ export interface MatmulOptions {
   residual?: Tensor | null;
 }
 
-/**
- * a: (..., M, K) or (..., K, M) with transA; b: (K, N) or (N, K) with transB, or with the same
- * leading dimensions as a (each may also be 1 there, shared across the batch). Output (..., M, N).
- */
-export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
-  const { transA = false, transB = false, bias = null, residual = null, activation = 'none' } = options;
+interface Plan {
+  params: MatmulParams;
+  outShape: number[];
+  /** Batch dimensions of the output, and of each operand (a shared operand has batch 1). */
+  batch: number;
+  aBatch: number;
+  bBatch: number;
+}
+
+function plan(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias: Tensor | null, residual: Tensor | null, activation: Activation): Plan {
   const op = 'matmul';
-  assertSameEngine(op, a, b, ...(bias ? [bias] : []), ...(residual ? [residual] : []));
   for (const t of [a, b, bias, residual]) {
     if (t && t.dtype !== 'f32') throw new ShapeError(`${op}: expects f32 tensors, got ${t.dtype} ${shapeText(t)}`);
   }
@@ -33,6 +41,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   if (K !== Kb) {
     throw new ShapeError(`${op}: inner dimensions differ: ${shapeText(a)}${transA ? 'ᵀ' : ''} @ ${shapeText(b)}${transB ? 'ᵀ' : ''} (${K} vs ${Kb})`);
   }
+  if (K === 0) throw new ShapeError(`${op}: inner dimension is 0 (${shapeText(a)} @ ${shapeText(b)})`);
   const aLead = a.shape.slice(0, -2), bLead = b.shape.slice(0, -2);
   const aBatch = aLead.reduce((x, y) => x * y, 1), bBatch = bLead.reduce((x, y) => x * y, 1);
   let lead: readonly number[];
@@ -46,20 +55,97 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   if (residual && (residual.size !== batch * M * N || residual.shape.at(-1) !== N)) {
     throw new ShapeError(`${op}: residual must have the output's shape [${outShape.join(', ')}], got ${shapeText(residual)}`);
   }
-  const out = a.engine.empty(outShape, 'f32');
-  if (out.size === 0) return out;
   // A batch of A against one shared B is a single taller matmul.
   const fold = bBatch === 1 && !transA && aBatch === batch;
   const params: MatmulParams = {
     batch: fold ? 1 : batch, M: fold ? batch * M : M, N, K, transA, transB,
     batchA: fold ? 1 : aBatch, batchB: bBatch, bias: !!bias, residual: !!residual, activation,
   };
-  if (K === 0) throw new ShapeError(`${op}: inner dimension is 0 (${shapeText(a)} @ ${shapeText(b)})`);
+  return { params, outShape, batch, aBatch, bBatch };
+}
+
+function dispatch(a: Tensor, b: Tensor, bias: Tensor | null, residual: Tensor | null, p: Plan): Tensor {
+  const out = a.engine.empty(p.outShape, 'f32');
+  if (out.size === 0) return out;
   const placeholder = a.engine.placeholderBuffer;
-  a.engine.runtime.run(matmulKernel(params, DEFAULT_TILING), [
+  a.engine.runtime.run(matmulKernel(p.params, DEFAULT_TILING), [
     { buffer: a.buffer }, { buffer: b.buffer },
     { buffer: bias?.buffer ?? placeholder }, { buffer: residual?.buffer ?? placeholder },
     { buffer: out.buffer, write: true },
+  ], matmulUniforms(p.params));
+  return out;
+}
+
+/**
+ * a: (..., M, K) or (..., K, M) with transA; b: (K, N) or (N, K) with transB, or with the same
+ * leading dimensions as a (each may also be 1 there, shared across the batch). Output (..., M, N).
+ *
+ * Without autograd the whole epilogue is fused into one kernel. When a gradient is needed, the
+ * activation and residual run as their own recorded ops, so the pre-activation is kept for backward.
+ */
+export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+  const { transA = false, transB = false, bias = null, residual = null, activation = 'none' } = options;
+  assertSameEngine('matmul', a, b, ...(bias ? [bias] : []), ...(residual ? [residual] : []));
+  if (!needsGrad(a, b, bias, residual)) {
+    return dispatch(a, b, bias, residual, plan(a, b, transA, transB, bias, residual, activation));
+  }
+  const p = plan(a, b, transA, transB, bias, null, 'none');
+  const z = record(dispatch(a, b, bias, null, p), 'matmul', bias ? [a, b, bias] : [a, b], (dz) => matmulBackward(a, b, bias, dz, transA, transB, p));
+  const h = activation === 'none' ? z : unary(activation, z);
+  return residual ? add(h, residual) : h;
+}
+
+/** Gradients of z = opA(a) @ opB(b) + bias with respect to a, b and bias. */
+function matmulBackward(a: Tensor, b: Tensor, bias: Tensor | null, dz: Tensor, transA: boolean, transB: boolean, p: Plan): (Tensor | null)[] {
+  // dz viewed with the output's batch: (batch, M, N).
+  const grads: (Tensor | null)[] = [];
+  // dA: !transA: dz @ opB(B)ᵀ -> (M, K); transA: opB(B) @ dzᵀ -> (K, M).
+  const aGrad = a.requiresGrad
+    ? transA
+      ? raw(b, dz, { transA: transB, transB: true }, p.bBatch, p.batch)
+      : raw(dz, b, { transA: false, transB: !transB }, p.batch, p.bBatch)
+    : null;
+  grads.push(aGrad && toOperandShape(aGrad, a.shape));
+  // dB: !transB: opA(A)ᵀ @ dz -> (K, N); transB: dzᵀ @ opA(A) -> (N, K).
+  const bGrad = b.requiresGrad
+    ? transB
+      ? raw(dz, a, { transA: true, transB: transA }, p.batch, p.aBatch)
+      : raw(a, dz, { transA: !transA, transB: false }, p.aBatch, p.batch)
+    : null;
+  grads.push(bGrad && toOperandShape(bGrad, b.shape));
+  if (bias) grads.push(bias.requiresGrad ? sumToShape(copyOf(dz), [dz.shape.at(-1)!]) : null);
+  return grads;
+}
+
+/** Plain matmul of 3-D views (batch, rows, cols) of x and y, each with its own batch count (1 = shared). */
+function raw(x: Tensor, y: Tensor, t: { transA: boolean; transB: boolean }, xBatch: number, yBatch: number): Tensor {
+  const [xr, xc] = x.shape.slice(-2), [yr, yc] = y.shape.slice(-2);
+  const M = t.transA ? xc : xr, K = t.transA ? xr : xc, N = t.transB ? yr : yc;
+  const batch = Math.max(xBatch, yBatch);
+  const params: MatmulParams = { batch, M, N, K, ...t, batchA: xBatch, batchB: yBatch, bias: false, residual: false, activation: 'none' };
+  const out = x.engine.empty([batch, M, N], 'f32');
+  const placeholder = x.engine.placeholderBuffer;
+  x.engine.runtime.run(matmulKernel(params, DEFAULT_TILING), [
+    { buffer: x.buffer }, { buffer: y.buffer }, { buffer: placeholder }, { buffer: placeholder }, { buffer: out.buffer, write: true },
   ], matmulUniforms(params));
+  return out;
+}
+
+/**
+ * A (batch, r, c) gradient in the operand's own shape: as is when the operand was batched, summed
+ * over the batch when it was shared. Takes ownership of g.
+ */
+function toOperandShape(g: Tensor, operandShape: readonly number[]): Tensor {
+  const summed = g.size === numel(operandShape) ? g : reduce('sum', g, 0, false);
+  if (summed !== g) g.dispose();
+  const out = summed.engine.empty(operandShape, 'f32');
+  summed.engine.runtime.copy(summed.buffer, 0, out.buffer, 0, summed.byteLength);
+  summed.dispose();
+  return out;
+}
+
+function copyOf(t: Tensor): Tensor {
+  const out = t.engine.empty(t.shape, t.dtype);
+  t.engine.runtime.copy(t.buffer, 0, out.buffer, 0, t.byteLength);
   return out;
 }
