@@ -91,6 +91,18 @@ export class Engine {
     return this.tensor(host, shape, dtype);
   }
 
+  /** Overwrites a tensor's contents with host data of the same element count (f32 data for f16 tensors). */
+  writeTensor(t: Tensor, data: HostArray): void {
+    if (data.length !== t.size) throw new ShapeError(`writeTensor: ${data.length} values for tensor ${t} of ${t.size} elements`);
+    if (t.dtype === 'f16') {
+      const halves = new Uint16Array(Math.ceil(data.length / 2) * 2);
+      for (let i = 0; i < data.length; i++) halves[i] = floatToHalfBits(data[i]);
+      this.write(t.buffer, halves);
+    } else {
+      this.write(t.buffer, data);
+    }
+  }
+
   /** Writes host bytes into a buffer. Pending dispatches are submitted first, so a pooled buffer
    * that an earlier dispatch still reads is not overwritten before that dispatch runs. */
   private write(buffer: GPUBuffer, bytes: ArrayBufferView): void {
