@@ -143,6 +143,42 @@ export function sliceKernel(p: { inShape: readonly number[]; slice: ResolvedSlic
   });
 }
 
+/**
+ * The adjoint of a slice: dX (inShape) holds dY (slice.shape) where the slice read and 0 elsewhere.
+ * One invocation per element of dX, so every element is written once and no zeroing pass is needed;
+ * steps > 1 leave the elements between the taken ones at 0.
+ */
+export function sliceBackwardKernel(p: { inShape: readonly number[]; slice: ResolvedSlice; dtype: DType }): KernelSpec {
+  const s = p.slice;
+  const dyStrides = stridesOf(s.shape);
+  const lines: string[] = [];
+  const terms: string[] = [];
+  const tests: string[] = [];
+  p.inShape.forEach((n, k) => {
+    if (n === 1) return; // coordinate 0, taken (an empty slice never reaches a kernel)
+    const c = coordinate(p.inShape, k);
+    if (s.starts[k] === 0 && s.steps[k] === 1 && s.shape[k] === n) {
+      lines.push(`let q${k} = ${c};`);
+    } else {
+      // c - start wraps around below zero, so the one unsigned bound test covers both sides.
+      lines.push(`let d${k} = ${c}${s.starts[k] ? ` - ${s.starts[k]}u` : ''};`);
+      lines.push(`let q${k} = ${s.steps[k] === 1 ? `d${k}` : `d${k} / ${s.steps[k]}u`};`);
+      if (s.steps[k] !== 1) tests.push(`d${k} % ${s.steps[k]}u == 0u`);
+      tests.push(`q${k} < ${s.shape[k]}u`);
+    }
+    if (s.shape[k] !== 1) terms.push(dyStrides[k] === 1 ? `q${k}` : `q${k} * ${dyStrides[k]}u`);
+  });
+  const last = Math.max(numel(s.shape) - 1, 0);
+  return copyShader({
+    name: 'slice_backward', dtype: p.dtype, size: numel(p.inShape),
+    inputs: [{ name: 'X', type: `array<${copyElementType(p.dtype)}>` }],
+    body: `${lines.join('\n  ')}
+  let inside = ${tests.length ? tests.join(' && ') : 'true'};
+  // The clamp keeps the (discarded) read for an element outside the slice inside dY.
+  Y[i] = select(${fillLiteral(0, p.dtype)}, X[min(${terms.length ? terms.join(' + ') : '0u'}, ${last}u)], inside);`,
+  });
+}
+
 // ---- pad ----------------------------------------------------------------------------------------
 
 export function paddedShape(shape: readonly number[], pads: readonly (readonly [number, number])[]): number[] {
@@ -231,6 +267,16 @@ export function sliceReference<T extends HostArray>(x: T, shape: readonly number
     y[i] = x[c.reduce((acc, ck, k) => acc + (s.starts[k] + ck * s.steps[k]) * strides[k], 0)];
   });
   return y;
+}
+
+/** The adjoint of sliceReference: dy written where the slice read, zeros elsewhere. */
+export function sliceBackwardReference<T extends HostArray>(dy: T, inShape: readonly number[], s: ResolvedSlice): T {
+  const strides = stridesOf(inShape);
+  const dx = like(dy, numel(inShape));
+  forEachCoordinate(s.shape, (c, i) => {
+    dx[c.reduce((acc, ck, k) => acc + (s.starts[k] + ck * s.steps[k]) * strides[k], 0)] = dy[i];
+  });
+  return dx;
 }
 
 export function padReference<T extends HostArray>(x: T, shape: readonly number[], pads: readonly (readonly [number, number])[], value: number): T {

@@ -1,12 +1,14 @@
 // Tensor-level data movement: permute, slice, pad, concat, gather, reshape. Tensors are contiguous
 // with no views, so each returns a new tensor; moves that are one contiguous run of bytes become a
-// buffer copy instead of a dispatch.
+// buffer copy instead of a dispatch. Each backward is data movement too (the gradient of a move is
+// the reverse move), except gather's, which sums the rows of repeated indices.
 import { DataError, ShapeError } from '../errors.js';
+import { record } from '../graph/autograd.js';
 import {
   concatSlabKernel, contiguousSliceRange, padKernel, paddedShape, permuteKernel, permutedShape, resolveSlice,
-  simplifyPermutation, sliceKernel,
+  simplifyPermutation, sliceBackwardKernel, sliceKernel, type ResolvedSlice,
 } from '../kernels/copy.js';
-import { gatherKernel } from '../kernels/gather.js';
+import { gatherBackwardKernel, gatherKernel } from '../kernels/gather.js';
 import type { KernelSpec } from '../kernels/kernel.js';
 import { BYTES_PER_ELEMENT, numel } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -60,7 +62,8 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   if (numel(resolved) !== x.size) {
     throw new ShapeError(`${op}: input ${shapeText(x)} has ${x.size} elements, shape [${shape.join(', ')}] holds ${numel(resolved)}`);
   }
-  return copyAll(x, resolved);
+  // dy has y's shape and x's element count: the gradient is dy's data with x's shape.
+  return record(copyAll(x, resolved), op, [x], (dy) => [copyAll(dy, x.shape)]);
 }
 
 /** x.permute(perm): output dim k is input dim perm[k] (negative entries count from the end). */
@@ -70,8 +73,16 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   const valid = perm.length === x.rank && isIntegerList(normalized)
     && [...normalized].sort((a, b) => a - b).every((p, k) => p === k);
   if (!valid) throw new ShapeError(`${op}: [${perm.join(', ')}] is not a permutation of the ${x.rank} dims of ${shapeText(x)}`);
-  const outShape = permutedShape(x.shape, normalized);
-  const simple = simplifyPermutation(x.shape, normalized);
+  // dy is laid out as x.permute(perm); permuting it by the inverse brings dim perm[k] back to place.
+  const inverse = new Array<number>(normalized.length);
+  normalized.forEach((p, k) => { inverse[p] = k; });
+  return record(permuted(x, normalized), op, [x], (dy) => [permuted(dy, inverse)]);
+}
+
+/** x.permute(perm) for a validated, non-negative perm. */
+function permuted(x: Tensor, perm: readonly number[]): Tensor {
+  const outShape = permutedShape(x.shape, perm);
+  const simple = simplifyPermutation(x.shape, perm);
   if (simple.perm.length <= 1) return copyAll(x, outShape);
   const y = x.engine.empty(outShape, x.dtype);
   dispatch(permuteKernel({ shape: simple.shape, perm: simple.perm, dtype: x.dtype }), [x], y);
@@ -95,12 +106,30 @@ export function slice(x: Tensor, starts: readonly number[], ends: readonly numbe
     throw new ShapeError(`${op}: steps must be positive integers (${args}, input ${shapeText(x)})`);
   }
   const s = resolveSlice(x.shape, starts, ends, steps);
+  return record(sliced(x, s), op, [x], (dy) => [unsliced(dy, x.shape, s)]);
+}
+
+/** The elements of x that a resolved slice takes. */
+function sliced(x: Tensor, s: ResolvedSlice): Tensor {
   const y = x.engine.empty(s.shape, x.dtype);
   if (y.size === 0) return y;
   const range = contiguousSliceRange(x.shape, s);
   if (range && copyRange(x, range.offset, y, 0, range.length)) return y;
   dispatch(sliceKernel({ inShape: x.shape, slice: s, dtype: x.dtype }), [x], y);
   return y;
+}
+
+/** The adjoint of sliced: dy placed where the slice read, in zeros of inShape. */
+function unsliced(dy: Tensor, inShape: readonly number[], s: ResolvedSlice): Tensor {
+  if (dy.size === 0) return dy.engine.zeros(inShape, dy.dtype);
+  const dx = dy.engine.empty(inShape, dy.dtype);
+  dispatch(sliceBackwardKernel({ inShape, slice: s, dtype: dy.dtype }), [dy], dx);
+  return dx;
+}
+
+/** The slice taking [offsets[k], offsets[k] + shape[k]) of every dim, step 1. */
+function boxSlice(offsets: readonly number[], shape: readonly number[]): ResolvedSlice {
+  return { starts: [...offsets], steps: shape.map(() => 1), shape: [...shape] };
 }
 
 /**
@@ -119,10 +148,16 @@ export function pad(x: Tensor, pads: readonly (readonly [number, number])[], val
     if (!ok) throw new ShapeError(`${op}: value ${value} does not fit a ${x.dtype} tensor ${shapeText(x)}`);
   }
   const outShape = paddedShape(x.shape, pads);
-  if (x.size === 0) return x.engine.fill(outShape, value, x.dtype);
-  const y = x.engine.empty(outShape, x.dtype);
-  dispatch(padKernel({ inShape: x.shape, pads, value, dtype: x.dtype }), [x], y);
-  return y;
+  let y: Tensor;
+  if (x.size === 0) {
+    y = x.engine.fill(outShape, value, x.dtype);
+  } else {
+    y = x.engine.empty(outShape, x.dtype);
+    dispatch(padKernel({ inShape: x.shape, pads, value, dtype: x.dtype }), [x], y);
+  }
+  // The padding is a constant: only the interior, where x was copied, has a gradient.
+  const interior = boxSlice(x.shape.map((_, k) => pads[k]?.[0] ?? 0), x.shape);
+  return record(y, op, [x], (dy) => [sliced(dy, interior)]);
 }
 
 /** torch.cat(tensors, axis): one dispatch (or buffer copy) per input, each writing its own slab. */
@@ -142,15 +177,21 @@ export function concat(tensors: readonly Tensor[], axis: number): Tensor {
   outShape[a] = tensors.reduce((n, t) => n + t.shape[a], 0);
   const y = first.engine.empty(outShape, first.dtype);
   const outer = numel(first.shape.slice(0, a)), inner = numel(first.shape.slice(a + 1));
+  const offsets: number[] = [];
   let offset = 0;
   for (const t of tensors) {
     const along = t.shape[a];
     if (t.size > 0 && !(outer === 1 && copyRange(t, 0, y, offset * inner, t.size))) {
       dispatch(concatSlabKernel({ outer, along, inner, totalAlong: outShape[a], offset, dtype: t.dtype }), [t], y);
     }
+    offsets.push(offset);
     offset += along;
   }
-  return y;
+  // Each input's gradient is its slab of dy.
+  return record(y, op, [...tensors], (dy) => tensors.map((t, j) => {
+    if (!t.requiresGrad) return null;
+    return sliced(dy, boxSlice(t.shape.map((_, k) => (k === a ? offsets[j] : 0)), t.shape));
+  }));
 }
 
 /**
@@ -174,15 +215,23 @@ export function gather(table: Tensor, indices: Tensor | Int32Array | readonly nu
     assertSameEngine(op, table, idx);
     if (idx.dtype !== 'i32' && idx.dtype !== 'u32') throw new ShapeError(`${op}: indices must be i32 or u32, got ${idx.dtype} ${shapeText(idx)}`);
   }
+  // Indices uploaded here belong to this op: the backward reads them, then they go back to the pool
+  // (right away when nothing is recorded; a later write to that buffer is queued after this dispatch).
+  const owned = idx !== indices ? [idx] : [];
+  const indexDtype = idx.dtype as 'i32' | 'u32';
   try {
     if (vocab === 0 && idx.size * dim > 0) throw new ShapeError(`${op}: table ${shapeText(table)} is empty`);
     const y = table.engine.empty([...idx.shape, dim], table.dtype);
-    if (y.size > 0) {
-      dispatch(gatherKernel({ vocab, dim, count: idx.size, dtype: table.dtype, indexDtype: idx.dtype as 'i32' | 'u32' }), [table, idx], y);
-    }
-    return y;
-  } finally {
-    // Uploaded host indices go back to the pool; a later write to that buffer is queued after this dispatch.
-    if (idx !== indices) idx.dispose();
+    if (y.size > 0) dispatch(gatherKernel({ vocab, dim, count: idx.size, dtype: table.dtype, indexDtype }), [table, idx], y);
+    // The indices get no gradient; a caller's index tensor must live until backward has run.
+    return record(y, op, [table], (dy) => {
+      if (dy.size === 0 || table.size === 0) return [table.engine.zeros(table.shape)];
+      const dTable = table.engine.empty(table.shape, 'f32');
+      dispatch(gatherBackwardKernel({ vocab, dim, count: idx.size, indexDtype }), [dy, idx], dTable);
+      return [dTable];
+    }, owned);
+  } catch (err) {
+    for (const t of owned) t.dispose();
+    throw err;
   }
 }
