@@ -1,8 +1,9 @@
 // Tensor-level softmax. Only the last axis has a kernel: softmax over another axis throws, and the
 // caller permutes that axis last first (attention, the only user in SAM, takes it over the last axis).
 import { ShapeError } from '../errors.js';
+import { record } from '../graph/autograd.js';
 import { rowLayoutFor } from '../kernels/reduce.js';
-import { softmaxKernel } from '../kernels/softmax.js';
+import { softmaxBackwardKernel, softmaxKernel } from '../kernels/softmax.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { assertFloat, shapeText } from './checks.js';
 import { axisOf } from './reduce.js';
@@ -14,12 +15,20 @@ export function softmax(x: Tensor, axis = -1): Tensor {
     throw new ShapeError(`softmax: only the last axis has a kernel, got axis ${axis} of ${shapeText(x)}; permute that axis last first`);
   }
   const length = x.shape[x.rank - 1] ?? 1; // a scalar is one row of one
+  const rows = x.size / Math.max(length, 1);
+  const plan = { layout: rowLayoutFor(x.engine.report.isSoftware) };
   const y = x.engine.empty(x.shape, x.dtype);
   if (y.size > 0) {
-    const plan = { layout: rowLayoutFor(x.engine.report.isSoftware) };
-    x.engine.runtime.run(softmaxKernel({ rows: x.size / length, length, dtype: x.dtype, plan }), [
-      { buffer: x.buffer }, { buffer: y.buffer, write: true },
-    ]);
+    x.engine.runtime.run(softmaxKernel({ rows, length, dtype: x.dtype, plan }), [{ buffer: x.buffer }, { buffer: y.buffer, write: true }]);
   }
-  return y;
+  // The backward needs only the output: dx = y * (dy - sum(dy * y)) per row.
+  return record(y, 'softmax', [x], (dy) => {
+    const dx = x.engine.empty(x.shape, 'f32');
+    if (dx.size > 0) {
+      x.engine.runtime.run(softmaxBackwardKernel({ rows, length, dtype: y.dtype, plan }), [
+        { buffer: y.buffer }, { buffer: dy.buffer }, { buffer: dx.buffer, write: true },
+      ]);
+    }
+    return [dx];
+  });
 }
