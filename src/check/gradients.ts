@@ -4,6 +4,16 @@ import { BINARY_OPS, UNARY_OPS, type BinaryOpName, type UnaryOpName } from '../k
 import { erf64 } from '../kernels/matmul.js';
 import { binary, unary } from '../ops/elementwise.js';
 import { matmul } from '../ops/matmul.js';
+import { concat, pad, permute, slice } from '../ops/copy.js';
+import { layerNorm, layerNorm2d } from '../ops/layernorm.js';
+import { reduce } from '../ops/reduce.js';
+import { resizeBilinear } from '../ops/resize.js';
+import { softmax } from '../ops/softmax.js';
+import { concatReference, padReference, permuteReference } from '../kernels/copy.js';
+import { layerNorm2dReference, layerNormReference } from '../kernels/layernorm.js';
+import { reduceReference } from '../kernels/reduce.js';
+import { resizeBilinearReference } from '../kernels/resize.js';
+import { softmaxReference } from '../kernels/softmax.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Engine } from '../engine.js';
 import { seededUniform } from './compare.js';
@@ -16,13 +26,14 @@ const tolerance = `finite differences (h 1e-3): atol ${ATOL} + rtol ${RTOL} of m
 /** A KernelCheck from a gradient check (the Comparison fields carry the gradient error). */
 export function gradientCheck(
   kernel: string, caseName: string, inputs: () => GradCheckInput[], gpuOp: (ts: Tensor[]) => Tensor, reference64: (xs: Float64Array[]) => ArrayLike<number>,
+  h = 1e-3,
 ): KernelCheck {
   return {
     kernel: `grad/${kernel}`,
     case: caseName,
-    tolerance,
+    tolerance: h === 1e-3 ? tolerance : tolerance.replace('h 1e-3', `h ${h}`),
     async run(engine: Engine) {
-      const r = await gradCheck(engine, inputs(), gpuOp, reference64, { atol: ATOL, rtol: RTOL });
+      const r = await gradCheck(engine, inputs(), gpuOp, reference64, { atol: ATOL, rtol: RTOL, h });
       return { maxAbsError: r.maxAbsError, maxAbsExpected: r.maxAbsExpected, passed: r.passed };
     },
   };
@@ -67,4 +78,26 @@ export const gradientChecks: KernelCheck[] = [
     }
     return out;
   }),
+  // The references below store f32 results; linear ops use a larger step, where finite differences
+  // are exact and f32 rounding matters less.
+  gradientCheck('softmax', '[3,13]', () => [{ data: seededUniform(39, 6, -3, 3), shape: [3, 13] }], ([x]) => softmax(x, -1), ([x]) => softmaxReference(x, 13)),
+  gradientCheck('layerNorm', '[4,9] with weight and bias', () => [
+    { data: seededUniform(36, 7, -2, 2), shape: [4, 9] }, { data: seededUniform(9, 8, 0.5, 1.5), shape: [9] }, { data: seededUniform(9, 9), shape: [9] },
+  ], ([x, w, b]) => layerNorm(x, w, b, 1e-5), ([x, w, b]) => layerNormReference(x, 9, w, b, 1e-5).out),
+  gradientCheck('layerNorm2d', '[2,5,3,2] with weight and bias', () => [
+    { data: seededUniform(60, 10, -2, 2), shape: [2, 5, 3, 2] }, { data: seededUniform(5, 11, 0.5, 1.5), shape: [5] }, { data: seededUniform(5, 12), shape: [5] },
+  ], ([x, w, b]) => layerNorm2d(x, w, b, 1e-6), ([x, w, b]) => layerNorm2dReference(x, [2, 5, 3, 2], w, b, 1e-6).out),
+  ...(['sum', 'mean', 'max'] as const).map((op) =>
+    gradientCheck(op, '[3,7,4] axis 1', () => [{ data: seededUniform(84, 13, -2, 2), shape: [3, 7, 4] }], ([x]) => reduce(op, x, 1), ([x]) => reduceReference(op, x, [3, 7, 4], 1), op === 'max' ? 1e-3 : 1e-2)),
+  ...[false, true].map((alignCorners) =>
+    gradientCheck('resizeBilinear', `[1,2,5,7] -> 8x4 alignCorners=${alignCorners}`, () => [{ data: seededUniform(70, 14), shape: [1, 2, 5, 7] }],
+      ([x]) => resizeBilinear(x, [8, 4], { alignCorners }), ([x]) => resizeBilinearReference(x, [1, 2, 5, 7], 8, 4, alignCorners), 1e-2)),
+  gradientCheck('permute', '[2,3,4] by [2,0,1]', () => [{ data: seededUniform(24, 15), shape: [2, 3, 4] }],
+    ([x]) => permute(x, [2, 0, 1]), ([x]) => permuteReference(Float32Array.from(x), [2, 3, 4], [2, 0, 1]), 1e-2),
+  gradientCheck('slice', '[5,6][1:4, 0:6:2]', () => [{ data: seededUniform(30, 16), shape: [5, 6] }],
+    ([x]) => slice(x, [1, 0], [4, 6], [1, 2]), ([x]) => Float64Array.from({ length: 9 }, (_, i) => x[(1 + Math.floor(i / 3)) * 6 + 2 * (i % 3)]), 1e-2),
+  gradientCheck('pad', '[2,3] by [[1,0],[2,1]] value 0.5', () => [{ data: seededUniform(6, 17), shape: [2, 3] }],
+    ([x]) => pad(x, [[1, 0], [2, 1]], 0.5), ([x]) => padReference(Float32Array.from(x), [2, 3], [[1, 0], [2, 1]], 0.5), 1e-2),
+  gradientCheck('concat', '[2,1,3] [2,2,3] axis 1', () => [{ data: seededUniform(6, 18), shape: [2, 1, 3] }, { data: seededUniform(12, 19), shape: [2, 2, 3] }],
+    ([a, b]) => concat([a, b], 1), ([a, b]) => concatReference([Float32Array.from(a), Float32Array.from(b)], [[2, 1, 3], [2, 2, 3]], 1), 1e-2),
 ];
