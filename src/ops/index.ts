@@ -6,3 +6,4 @@ export * from './reduce.js';
 export * from './softmax.js';
 export * from './layernorm.js';
 export * from './conv.js';
+export * from './loss.js';
