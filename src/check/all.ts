@@ -5,6 +5,8 @@ import { copyChecks } from './copy.js';
 import { matmulChecks } from './matmul.js';
 import { reduceChecks } from './reduce.js';
 import { normalizationChecks } from './normalization.js';
+import { convChecks } from './conv.js';
+import { gradientChecks } from './gradients.js';
 import type { KernelCheck } from './registry.js';
 
-export const ALL_CHECKS: KernelCheck[] = [...elementwiseChecks, ...matmulChecks, ...resizeChecks, ...copyChecks, ...reduceChecks, ...normalizationChecks];
+export const ALL_CHECKS: KernelCheck[] = [...elementwiseChecks, ...matmulChecks, ...resizeChecks, ...copyChecks, ...reduceChecks, ...normalizationChecks, ...convChecks, ...gradientChecks];
