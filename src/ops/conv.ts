@@ -4,6 +4,8 @@ import { conv2dKernel, conv2dOutputShape, type Conv2dGeometry, type Pair } from 
 import { convTranspose2dKernel, convTranspose2dOutputShape, type ConvTranspose2dGeometry } from '../kernels/conv-transpose2d.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { assertFloat, assertRank, assertSameEngine, shapeText } from './checks.js';
+import { record } from '../graph/autograd.js';
+import { conv2dBackward, convTranspose2dBackward } from './conv-backward.js';
 
 export interface Conv2dOptions {
   /** A number applies to both height and width; a pair is [h, w]. Default 1. */
@@ -82,7 +84,7 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, options: Conv2
     const spec = conv2dKernel({ ...g, dtype: x.dtype, hasBias: bias !== null });
     x.engine.runtime.run(spec, buffers, spec.uniforms);
   }
-  return y;
+  return record(y, op, bias ? [x, w, bias] : [x, w], (dy) => conv2dBackward(x, w, bias, dy, g));
 }
 
 /** F.conv_transpose2d: x (N, Cin, H, W), w (Cin, Cout / groups, kh, kw), bias (Cout) or null -> (N, Cout, Ho, Wo). */
@@ -112,5 +114,5 @@ export function convTranspose2d(x: Tensor, w: Tensor, bias: Tensor | null, optio
     const spec = convTranspose2dKernel({ ...g, dtype: x.dtype, hasBias: bias !== null });
     x.engine.runtime.run(spec, buffers, spec.uniforms);
   }
-  return y;
+  return record(y, op, bias ? [x, w, bias] : [x, w], (dy) => convTranspose2dBackward(x, w, bias, dy, g));
 }

@@ -1,0 +1,74 @@
+// Backward rules of conv2d and convTranspose2d (src/ops/conv.ts records them). Each input gradient is
+// the other convolution applied to dy, on the forward kernels; the weight gradient is one correlation
+// kernel for both ops; the bias gradient a per-channel sum. See src/kernels/conv-backward.ts.
+import { UsageError } from '../errors.js';
+import {
+  channelSumKernel, conv2dInputGradGeometry, conv2dWeightGradGeometry, convTranspose2dInputGradGeometry, convTranspose2dWeightGradGeometry,
+  weightGradKernel, type WeightGradGeometry,
+} from '../kernels/conv-backward.js';
+import { conv2dKernel, conv2dOutputShape, type Conv2dGeometry } from '../kernels/conv2d.js';
+import { convTranspose2dKernel, convTranspose2dOutputShape, type ConvTranspose2dGeometry } from '../kernels/conv-transpose2d.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { slice } from './copy.js';
+
+/** Gradients of y = conv2d(x, w, bias) for dy (N, Cout, Ho, Wo): [dx, dw, dbias], null where not required. */
+export function conv2dBackward(x: Tensor, w: Tensor, bias: Tensor | null, dy: Tensor, g: Conv2dGeometry): (Tensor | null)[] {
+  requireF32('conv2d', x);
+  const engine = x.engine;
+  let dx: Tensor | null = null;
+  if (x.requiresGrad) {
+    dx = engine.empty(x.shape, 'f32');
+    if (dx.size > 0) {
+      const spec = convTranspose2dKernel({ ...conv2dInputGradGeometry(g), dtype: 'f32', hasBias: false });
+      engine.runtime.run(spec, [{ buffer: dy.buffer }, { buffer: w.buffer }, { buffer: dx.buffer, write: true }], spec.uniforms);
+    }
+  }
+  const dw = w.requiresGrad ? weightGrad(dy, x, w.shape, conv2dWeightGradGeometry(g)) : null;
+  return [dx, dw, ...(bias ? [bias.requiresGrad ? biasGrad(dy, conv2dOutputShape(g)) : null] : [])];
+}
+
+/** Gradients of y = convTranspose2d(x, w, bias) for dy (N, Cout, Ho, Wo): [dx, dw, dbias], null where not required. */
+export function convTranspose2dBackward(x: Tensor, w: Tensor, bias: Tensor | null, dy: Tensor, g: ConvTranspose2dGeometry): (Tensor | null)[] {
+  requireF32('convTranspose2d', x);
+  const engine = x.engine;
+  let dx: Tensor | null = null;
+  if (x.requiresGrad) {
+    const { geometry, crop } = convTranspose2dInputGradGeometry(g);
+    // (N, Cin, H', W'), H' >= H: equal to x's shape unless outputPadding >= stride.
+    const full = engine.empty(crop ? conv2dOutputShape(geometry) : x.shape, 'f32');
+    if (full.size > 0) {
+      const spec = conv2dKernel({ ...geometry, dtype: 'f32', hasBias: false });
+      engine.runtime.run(spec, [{ buffer: dy.buffer }, { buffer: w.buffer }, { buffer: full.buffer, write: true }], spec.uniforms);
+    }
+    if (crop) {
+      dx = slice(full, [0, 0, 0, 0], x.shape); // (N, Cin, H, W)
+      full.dispose();
+    } else {
+      dx = full;
+    }
+  }
+  const dw = w.requiresGrad ? weightGrad(x, dy, w.shape, convTranspose2dWeightGradGeometry(g)) : null;
+  return [dx, dw, ...(bias ? [bias.requiresGrad ? biasGrad(dy, convTranspose2dOutputShape(g)) : null] : [])];
+}
+
+/** Gradients are f32 only, and the backward kernels read the saved operands as f32. */
+function requireF32(op: string, x: Tensor): void {
+  if (x.dtype !== 'f32') throw new UsageError(`${op} backward: gradients need f32 operands, got ${x.dtype} (run f16 convolutions under noGrad)`);
+}
+
+/** The weight gradient (wShape) from r and t as weightGradKernel reads them; zeros when the batch is empty. */
+function weightGrad(r: Tensor, t: Tensor, wShape: readonly number[], g: WeightGradGeometry): Tensor {
+  if (r.size === 0 || t.size === 0) return r.engine.zeros(wShape, 'f32');
+  const dw = r.engine.empty(wShape, 'f32');
+  r.engine.runtime.run(weightGradKernel(g), [{ buffer: r.buffer }, { buffer: t.buffer }, { buffer: dw.buffer, write: true }]);
+  return dw;
+}
+
+/** dbias[c] = sum of dy over N, Ho, Wo; yShape (N, C, Ho, Wo) from the geometry (dy may arrive with another shape of that size). */
+function biasGrad(dy: Tensor, yShape: readonly number[]): Tensor {
+  const [batch, channels, ho, wo] = yShape;
+  if (dy.size === 0) return dy.engine.zeros([channels], 'f32');
+  const db = dy.engine.empty([channels], 'f32');
+  dy.engine.runtime.run(channelSumKernel({ batch, channels, pixels: ho * wo }), [{ buffer: dy.buffer }, { buffer: db.buffer, write: true }]);
+  return db;
+}
