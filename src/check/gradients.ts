@@ -9,6 +9,9 @@ import { layerNorm, layerNorm2d } from '../ops/layernorm.js';
 import { reduce } from '../ops/reduce.js';
 import { resizeBilinear } from '../ops/resize.js';
 import { softmax } from '../ops/softmax.js';
+import { conv2d, convTranspose2d } from '../ops/conv.js';
+import { conv2dReference } from '../kernels/conv2d.js';
+import { convTranspose2dReference } from '../kernels/conv-transpose2d.js';
 import { concatReference, padReference, permuteReference } from '../kernels/copy.js';
 import { layerNorm2dReference, layerNormReference } from '../kernels/layernorm.js';
 import { reduceReference } from '../kernels/reduce.js';
@@ -100,4 +103,12 @@ export const gradientChecks: KernelCheck[] = [
     ([x]) => pad(x, [[1, 0], [2, 1]], 0.5), ([x]) => padReference(Float32Array.from(x), [2, 3], [[1, 0], [2, 1]], 0.5), 1e-2),
   gradientCheck('concat', '[2,1,3] [2,2,3] axis 1', () => [{ data: seededUniform(6, 18), shape: [2, 1, 3] }, { data: seededUniform(12, 19), shape: [2, 2, 3] }],
     ([a, b]) => concat([a, b], 1), ([a, b]) => concatReference([Float32Array.from(a), Float32Array.from(b)], [[2, 1, 3], [2, 2, 3]], 1), 1e-2),
+  gradientCheck('conv2d', '[1,4,5,6] * [6,2,3,3] stride 2 pad 1 groups 2 +bias', () => [
+    { data: seededUniform(120, 20), shape: [1, 4, 5, 6] }, { data: seededUniform(108, 21), shape: [6, 2, 3, 3] }, { data: seededUniform(6, 22), shape: [6] },
+  ], ([x, w, b]) => conv2d(x, w, b, { stride: 2, padding: 1, groups: 2 }),
+  ([x, w, b]) => conv2dReference(x, w, b, { xShape: [1, 4, 5, 6], wShape: [6, 2, 3, 3], stride: [2, 2], padding: [1, 1], dilation: [1, 1], groups: 2 }), 1e-2),
+  gradientCheck('convTranspose2d', '[1,3,3,4] * [3,2,3,3] stride 2 pad 1 output_padding 1 +bias', () => [
+    { data: seededUniform(36, 23), shape: [1, 3, 3, 4] }, { data: seededUniform(54, 24), shape: [3, 2, 3, 3] }, { data: seededUniform(2, 25), shape: [2] },
+  ], ([x, w, b]) => convTranspose2d(x, w, b, { stride: 2, padding: 1, outputPadding: 1 }),
+  ([x, w, b]) => convTranspose2dReference(x, w, b, { xShape: [1, 3, 3, 4], wShape: [3, 2, 3, 3], stride: [2, 2], padding: [1, 1], outputPadding: [1, 1], dilation: [1, 1], groups: 1 }), 1e-2),
 ];
