@@ -1,19 +1,10 @@
 // Timing, seeded inputs and error measures shared by every benchmark case. Runs in Node and in the
 // browser alike: nothing here touches node:* or the DOM.
 
-/** Deterministic uniform values in [lo, hi) (mulberry32), so a failing check reproduces. */
-export function seededArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
-  }
-  return out;
-}
+import { seededUniform } from '../../src/check/compare.js';
+
+/** Deterministic uniform values in [lo, hi), so a failing check reproduces. */
+export const seededArray = seededUniform;
 
 /** `count` distinct indices below `n`, spread evenly with a seeded jitter (first and last included). */
 export function sampleIndices(n: number, count: number, seed: number): number[] {

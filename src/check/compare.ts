@@ -1,4 +1,5 @@
 // Shared by `autosam check` and the benchmarks: how GPU results are compared with a reference.
+import { mulberry32 } from '../util/random.js';
 
 export interface Comparison {
   /** Largest |actual - expected|. */
@@ -27,16 +28,10 @@ export function compareArrays(actual: ArrayLike<number>, expected: ArrayLike<num
   return { maxAbsError, maxAbsExpected, passed };
 }
 
-/** Deterministic uniform values in [lo, hi) (mulberry32). */
+/** Deterministic uniform values in [lo, hi) (mulberry32), so a failing check reproduces. */
 export function seededUniform(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let s = seed >>> 0;
+  const next = mulberry32(seed);
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
-  }
+  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * next();
   return out;
 }

@@ -1,5 +1,6 @@
 // A small seeded PRNG (splitmix32 seeding + mulberry32 steps), so splits and augmentations are
 // reproducible across Node, browsers and runs; Math.random is never used for data.
+import { mulberry32 } from '../util/random.js';
 
 export interface Rng {
   /** Uniform in [0, 1). */
@@ -23,15 +24,9 @@ function splitmix32(seed: number): number {
 
 /** Seeds may be any integer or string (hashed); equal seeds give equal sequences. */
 export function createRng(seed: number | string): Rng {
-  let state = splitmix32(typeof seed === 'string' ? hashString(seed) : Math.trunc(seed) | 0);
+  const state = splitmix32(typeof seed === 'string' ? hashString(seed) : Math.trunc(seed) | 0);
   let spareNormal: number | null = null;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(state);
   const rng: Rng = {
     next,
     uniform: (lo, hi) => lo + (hi - lo) * next(),

@@ -1,17 +1,11 @@
 // Seeded parameter initialisation (PyTorch's defaults, drawn from our own generator).
+import { mulberry32 } from '../util/random.js';
 
 /** A small deterministic generator (mulberry32) for weights: the same seed gives the same model. */
 export class SeededRandom {
-  private state: number;
+  readonly next: () => number;
   constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = mulberry32(seed);
   }
   uniform(n: number, lo: number, hi: number): Float32Array {
     const out = new Float32Array(n);

@@ -1,6 +1,7 @@
 // One engine per test file (vitest runs each file in its own process).
 import { afterAll } from 'vitest';
 import { Engine } from '../../src/engine.js';
+import { seededUniform } from '../../src/check/compare.js';
 
 let enginePromise: Promise<Engine> | null = null;
 
@@ -13,19 +14,8 @@ afterAll(async () => {
   if (enginePromise) (await enginePromise).dispose();
 });
 
-/** Deterministic uniform values in [lo, hi) (mulberry32), so failures reproduce. */
-export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
-  }
-  return out;
-}
+/** Deterministic uniform values in [lo, hi), so failures reproduce. */
+export const randomArray = seededUniform;
 
 /** max |a - b| over all elements, and max |b| (the reference's scale). NaN anywhere counts as Infinity. */
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
