@@ -5,3 +5,6 @@ export { Tensor } from './tensor/tensor.js';
 export type { DType } from './tensor/dtype.js';
 export * from './errors.js';
 export * as ops from './ops/index.js';
+export { noGrad, backward } from './graph/autograd.js';
+export { Module, ModuleList, StateDictMismatchError, type HostTensor } from './nn/module.js';
+export { loadCheckpoint, selectPart, loadSamPart, type SamPart } from './io/checkpoint.js';
