@@ -84,10 +84,18 @@ export function matmulKernel(p: MatmulParams, tiling: MatmulTiling = DEFAULT_TIL
     }
   }
   const loadB: string[] = [];
-  for (let kk = 0; kk < 4; kk++) {
-    for (let j = 0; j < TN4; j++) {
-      if (!transB && bVec) loadB.push(`let b${kk}_${j} = B[(bBase + (k + ${kk}u) * dims.N + col${j}) / 4u];`);
-      else loadB.push(`let b${kk}_${j} = vec4<f32>(${[0, 1, 2, 3].map((c) => scalarB(`k + ${kk}u`, `col${j}_${c}`)).join(', ')});`);
+  if (transB && bVec) {
+    // B is (N, K): one vec4 along K per output column, then regrouped into per-kk vectors over 4 columns.
+    for (let j = 0; j < TN4; j++) for (let c = 0; c < 4; c++) loadB.push(`let bt${j}_${c} = B[(bBase + col${j}_${c} * dims.K + k) / 4u];`);
+    for (let kk = 0; kk < 4; kk++) {
+      for (let j = 0; j < TN4; j++) loadB.push(`let b${kk}_${j} = vec4<f32>(${[0, 1, 2, 3].map((c) => `bt${j}_${c}[${kk}]`).join(', ')});`);
+    }
+  } else {
+    for (let kk = 0; kk < 4; kk++) {
+      for (let j = 0; j < TN4; j++) {
+        if (!transB && bVec) loadB.push(`let b${kk}_${j} = B[(bBase + (k + ${kk}u) * dims.N + col${j}) / 4u];`);
+        else loadB.push(`let b${kk}_${j} = vec4<f32>(${[0, 1, 2, 3].map((c) => scalarB(`k + ${kk}u`, `col${j}_${c}`)).join(', ')});`);
+      }
     }
   }
   const fma: string[] = [];
