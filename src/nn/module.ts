@@ -127,13 +127,14 @@ export abstract class Module {
     }
   }
 
-  /** Frees every parameter, buffer and gradient. */
+  /** Frees every parameter, buffer and gradient, calling each child's dispose() so overrides that free more run too. */
   dispose(): void {
-    for (const [, t] of [...this.namedParameters(), ...this.namedBuffers()]) {
+    for (const t of [...this.ownParams.values(), ...this.ownBuffers.values()]) {
       t.grad?.dispose();
       t.grad = null;
       t.dispose();
     }
+    for (const m of this.children.values()) m.dispose();
   }
 }
 
