@@ -1,8 +1,9 @@
-// node scripts/fuzz-readers.mjs [count] [--seed=N] [--target=pickle,pth,safetensors,loadCheckpoint] [--limit-ms=500]
-// Longer runs of the checkpoint-reader fuzzing that test/io/fuzz-readers.test.ts does in brief:
-// `count` mutated files per reader (default 20000), each of which must end in a result or a
-// FormatError within the time bound. Bundles the harness with esbuild, then runs it in this process.
-// Exits 1 on any failure, printing the case seed that reproduces it (mutate(seedFile, caseSeed)).
+// node scripts/fuzz-readers.mjs [count] [--seed=N] [--target=pickle,pth,safetensors,loadCheckpoint,nifti,png,npy,onnx] [--limit-ms=500]
+// Longer runs of the reader fuzzing that test/io/fuzz-readers.test.ts does in brief: `count`
+// mutated files per reader (default 20000), each of which must end in a result or a FormatError
+// (a DataError too, for NIfTI and PNG) within the time bound. Bundles the harness with esbuild, then runs it in this process.
+// Exits 1 on any failure, printing the case seed that reproduces it (mutateCase(target, seedFile, caseSeed),
+// seedFile = target.seeds[(caseSeed - seed * 1000003) % target.seeds.length]).
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -31,8 +32,9 @@ try {
   await build({ entryPoints: ['test/io/fuzz-harness.ts'], bundle: true, format: 'esm', platform: 'node', target: 'es2022', packages: 'external', outfile, logLevel: 'warning' });
   const harness = await import(pathToFileURL(outfile).href);
   const fixtures = pathToFileURL(join(process.cwd(), 'test/fixtures/checkpoints/'));
+  const fixturesRoot = pathToFileURL(join(process.cwd(), 'test/fixtures/'));
   let failures = 0;
-  for (const target of harness.fuzzTargets(fixtures)) {
+  for (const target of harness.fuzzTargets(fixtures, fixturesRoot)) {
     if (only && !only.split(',').includes(target.name)) continue;
     const report = harness.fuzz(target, count, seed, limitMs);
     console.log(harness.formatReport(report));

@@ -2,7 +2,7 @@
 // Header fields come from nifti-reader-js; the affine is computed here because the library
 // prefers the qform whenever its code is higher and ignores the qform of NIfTI-2 files, while
 // the convention (nifti1.h, nibabel, ITK) is: sform if sform_code > 0, else qform, else pixdim.
-import { gunzipSync } from 'fflate';
+import { Gunzip } from 'fflate';
 import { NIFTI1, NIFTI2 } from 'nifti-reader-js';
 import { FormatError } from '../errors.js';
 
@@ -27,6 +27,12 @@ export const NIFTI_DATATYPES: Record<NiftiDatatype, { code: number; bytes: numbe
   int8: { code: 256, bytes: 1, array: Int8Array },
   uint16: { code: 512, bytes: 2, array: Uint16Array },
   uint32: { code: 768, bytes: 4, array: Uint32Array },
+};
+
+// Not the library's getDatatypeCodeString: NIFTI2 copies it from NIFTI1.prototype, where it is not
+// (an instance field), so calling it on a NIfTI-2 header throws a TypeError.
+const OTHER_DATATYPE_NAMES: Record<number, string> = {
+  1: 'binary', 32: 'complex64', 128: 'RGB24', 1024: 'int64', 1280: 'uint64', 1536: 'float128', 1792: 'complex128', 2048: 'complex256', 2304: 'RGBA32',
 };
 
 const UNITS_METER = 1;
@@ -71,18 +77,122 @@ export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
-/** gunzip with fflate; a truncated or corrupt stream becomes a FormatError naming the source. */
-export function gunzip(bytes: Uint8Array, source: string): Uint8Array {
+/** The most a gzip stream is inflated to, whatever it claims (a 4D volume of 2 GiB is far past any task here). */
+export const MAX_INFLATED_BYTES = 2 ** 31;
+/** DEFLATE at its best codes 258 bytes in 2 bits: no stream inflates to more than about 1032 times its size. */
+const MAX_DEFLATE_RATIO = 1032;
+
+/**
+ * gunzip with fflate's streaming inflate and a running byte count, so nothing is sized by the
+ * gzip trailer's ISIZE (which gunzipSync trusts) and a stream that inflates past `maxBytes` stops
+ * there with a FormatError. A truncated or corrupt stream becomes a FormatError naming the source.
+ */
+export function gunzip(bytes: Uint8Array, source: string, maxBytes = MAX_INFLATED_BYTES): Uint8Array {
+  return inflateCapped(bytes, source, () => maxBytes).data;
+}
+
+/**
+ * The streaming inflate behind gunzip: `limitFor(prefix)` gives the cap from the first output
+ * bytes (a header that says how much follows), null to stop inflating early, or undefined to be
+ * asked again when more is out. Input is pushed
+ * in slices small enough that one slice cannot overshoot the cap by more than a few MiB.
+ */
+function inflateCapped(
+  bytes: Uint8Array,
+  source: string,
+  limitFor: (prefix: Uint8Array) => number | null | undefined,
+  prefixBytes = 0,
+): { data: Uint8Array; stopped: boolean } {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let limit: number | null | undefined; // undefined until limitFor knows
+  const inflater = new Gunzip((chunk) => {
+    chunks.push(chunk);
+    total += chunk.length;
+    if (limit === undefined && total >= prefixBytes) limit = limitFor(concat(chunks, total));
+    if (typeof limit === 'number' && total > limit) {
+      throw new FormatError(`${source}: gzip data inflates to more than ${limit} bytes (the most this file can need)`);
+    }
+  });
+  let stopped = false;
   try {
-    return gunzipSync(bytes);
+    for (let at = 0; at < bytes.length; ) {
+      if (limit === null) {
+        stopped = true;
+        break;
+      }
+      const room = typeof limit === 'number' ? Math.floor((limit - total) / MAX_DEFLATE_RATIO) : 0;
+      const step = Math.min(Math.max(room, 4096), 1 << 20);
+      const end = Math.min(at + step, bytes.length);
+      inflater.push(bytes.subarray(at, end), end === bytes.length);
+      at = end;
+    }
   } catch (err) {
+    if (err instanceof FormatError) throw err;
     throw new FormatError(`${source}: gzip data is truncated or corrupt (${(err as Error).message})`, { cause: err });
   }
+  return { data: concat(chunks, total), stopped };
+}
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  chunks.splice(0, chunks.length, out);
+  return out;
+}
+
+/** Margin past a header's claimed size: padding or a trailing extension, never a second volume. */
+const GZIP_MARGIN_BYTES = 1 << 20;
+
+/**
+ * Inflates a .nii.gz no further than its header allows: voxel offset plus voxel data plus a
+ * margin, refused up front when that is more than the compressed stream could hold or past
+ * MAX_INFLATED_BYTES. A header that does not parse stops the inflation; the parser then says why.
+ */
+function gunzipNifti(input: Uint8Array, source: string): Uint8Array {
+  const { data } = inflateCapped(input, source, (prefix) => {
+    const claimed = claimedNiftiBytes(prefix);
+    if (claimed === null || claimed === undefined) return claimed;
+    if (claimed > MAX_INFLATED_BYTES) throw new FormatError(`${source}: the header claims ${claimed} bytes of volume, more than the ${MAX_INFLATED_BYTES} this reader accepts`);
+    if (claimed > MAX_DEFLATE_RATIO * input.length + 65536) {
+      throw new FormatError(`${source}: the header claims ${claimed} bytes of volume, more than ${input.length} bytes of gzip data can hold (truncated or corrupt)`);
+    }
+    return claimed + GZIP_MARGIN_BYTES;
+  }, 348);
+  return data;
+}
+
+/** vox_offset plus the voxel data's size by the raw header fields; null when they make no sense, undefined when a NIfTI-2 header is not all out yet. */
+function claimedNiftiBytes(prefix: Uint8Array): number | null | undefined {
+  if (prefix.length < 348) return null;
+  const view = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength);
+  const le = view.getInt32(0, true) === 348 || view.getInt32(0, true) === 540;
+  const version = view.getInt32(0, le) === 348 ? 1 : view.getInt32(0, le) === 540 ? 2 : 0;
+  if (version === 0) return null;
+  if (version === 2 && prefix.length < 540) return undefined;
+  const dim = (i: number) => (version === 1 ? view.getInt16(40 + 2 * i, le) : Number(view.getBigInt64(16 + 8 * i, le)));
+  const code = view.getInt16(version === 1 ? 70 : 12, le);
+  const voxOffset = version === 1 ? Math.round(view.getFloat32(108, le)) : Number(view.getBigInt64(168, le));
+  const type = Object.values(NIFTI_DATATYPES).find((t) => t.code === code);
+  const ndim = dim(0);
+  if (!type || !(ndim >= 1 && ndim <= 7) || !Number.isSafeInteger(voxOffset) || voxOffset < 0) return null;
+  let count = 1;
+  for (let i = 1; i <= ndim; i++) {
+    const d = dim(i);
+    if (d < 0) return null;
+    count *= d === 0 ? 1 : d;
+  }
+  return voxOffset + count * type.bytes;
 }
 
 /** Parses a .nii or .nii.gz held in memory. `source` names the file in error messages. */
 export function readNifti(input: Uint8Array, source = 'NIfTI data'): NiftiFile {
-  const bytes = isGzip(input) ? gunzip(input, source) : input;
+  const bytes = isGzip(input) ? gunzipNifti(input, source) : input;
   const version = niftiVersion(bytes, source);
   const headerSize = version === 1 ? 348 : 540;
   // Only the fixed header goes to the library: extensions are not needed and malformed ones make it throw.
@@ -121,7 +231,7 @@ function normaliseHeader(h: NIFTI1 | NIFTI2, version: 1 | 2, bytes: Uint8Array, 
   const dims = h.dims.slice(1, ndim + 1).map((d) => (d === 0 ? 1 : d));
   if (dims.some((d) => d < 0 || !Number.isSafeInteger(d))) throw new FormatError(`${source}: bad dimensions ${dims.join('x')}`);
   const datatype = (Object.keys(NIFTI_DATATYPES) as NiftiDatatype[]).find((t) => NIFTI_DATATYPES[t].code === h.datatypeCode);
-  if (!datatype) throw new FormatError(`${source}: unsupported NIfTI datatype code ${h.datatypeCode} (${h.getDatatypeCodeString(h.datatypeCode)})`);
+  if (!datatype) throw new FormatError(`${source}: unsupported NIfTI datatype code ${h.datatypeCode}${OTHER_DATATYPE_NAMES[h.datatypeCode] ? ` (${OTHER_DATATYPE_NAMES[h.datatypeCode]})` : ''}`);
   const unitScale = spatialUnitScale(h.xyzt_units);
   const pixdim = h.pixDims.slice(1, ndim + 1).map((p, axis) => (axis < 3 ? Math.abs(p) * unitScale : p));
   const srow = readSrow(bytes, version, h.littleEndian).map((v) => v * unitScale);
@@ -169,6 +279,7 @@ function readVoxels(bytes: Uint8Array, header: NiftiHeader, source: string): Nif
   const count = header.dims.reduce((a, b) => a * b, 1);
   const byteLength = count * size;
   const minOffset = header.version === 1 ? 348 : 540;
+  if (!Number.isSafeInteger(header.voxOffset)) throw new FormatError(`${source}: vox_offset ${header.voxOffset} is not a byte offset`);
   if (header.voxOffset < minOffset) throw new FormatError(`${source}: vox_offset ${header.voxOffset} lies inside the header`);
   const available = bytes.length - header.voxOffset;
   if (available < byteLength) {

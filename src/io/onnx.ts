@@ -122,6 +122,9 @@ export interface RawModel {
 const toNumber = (v: Int64 | undefined): number => (v === undefined ? 0 : typeof v === 'number' ? v : v.toNumber());
 const toBigInt = (v: Int64): bigint => BigInt(typeof v === 'number' ? v : v.toString());
 const utf8 = new TextDecoder();
+// Not `a.s ? utf8.decode(a.s) : ''`: protobufjs gives an absent bytes field its prototype default,
+// an empty plain array, which is truthy and which TextDecoder refuses with a TypeError.
+const text = (b: Uint8Array | undefined): string => (b instanceof Uint8Array ? utf8.decode(b) : '');
 
 // ---- decoding -----------------------------------------------------------------------------------
 
@@ -192,11 +195,11 @@ function decodeAttribute(a: RawAttribute, where: string): OnnxAttributeValue {
   switch (a.type) {
     case T.FLOAT: return a.f ?? 0;
     case T.INT: return toNumber(a.i);
-    case T.STRING: return a.s ? utf8.decode(a.s) : '';
+    case T.STRING: return text(a.s);
     case T.TENSOR: return a.t ? decodeTensor(a.t, where) : null;
     case T.FLOATS: return a.floats ?? [];
     case T.INTS: return (a.ints ?? []).map(toNumber);
-    case T.STRINGS: return (a.strings ?? []).map((s) => utf8.decode(s));
+    case T.STRINGS: return (a.strings ?? []).map(text);
     default: return null; // graphs, sparse tensors and type protos: not needed by any model we load
   }
 }

@@ -1,13 +1,15 @@
-// Seeded, bounded fuzzing of the checkpoint readers: shared by test/io/fuzz-readers.test.ts (a few
-// hundred cases per reader) and scripts/fuzz-readers.mjs (as many as asked for).
+// Seeded, bounded fuzzing of every reader (checkpoints here, NIfTI/PNG/.npy/ONNX in
+// fuzz-media-targets.ts): shared by test/io/fuzz-readers.test.ts (a few hundred cases per reader)
+// and scripts/fuzz-readers.mjs (as many as asked for).
 // Each case mutates a valid file (truncation, bit flips, byte overwrites, "interesting" integers in
 // 4/8-byte windows, inflated decimal numbers, insertions, deletions, splices) and feeds it to a reader.
 // A case passes when the reader returns a result no larger than a small multiple of its input, or
-// throws a FormatError, within the time bound. Anything else (another exception type, a slow case,
+// throws a FormatError (or a DataError, for readers whose callers check the values), within the
+// time bound. Targets with a `targeted` mutation use it for odd case seeds. Anything else (another exception type, a slow case,
 // an oversized result) is a failure, reported with the seed that reproduces it.
 
 import { readFileSync } from 'node:fs';
-import { FormatError } from '../../src/errors.js';
+import { DataError, FormatError } from '../../src/errors.js';
 import type { CheckpointTensor } from '../../src/io/checkpoint-tensor.js';
 import { loadCheckpoint } from '../../src/io/checkpoint.js';
 import { PickleTuple, StorageRef, unpickle, type PickleValue } from '../../src/io/pickle.js';
@@ -15,6 +17,12 @@ import { readPth } from '../../src/io/pth.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
 import { readZipDirectory, readZipEntry } from '../../src/io/zip.js';
 import { mulberry32 } from '../../src/util/random.js';
+import { mediaFuzzTargets } from './fuzz-media-targets.js';
+
+export interface Mutation {
+  bytes: Uint8Array;
+  mutation: string;
+}
 
 export interface FuzzTarget {
   name: string;
@@ -22,6 +30,12 @@ export interface FuzzTarget {
   seeds: Uint8Array[];
   /** Returns the bytes the result holds, to bound amplification. */
   read: (bytes: Uint8Array) => number;
+  /** A format-aware mutation (header fields that size things), used for odd case seeds. */
+  targeted?: (input: Uint8Array, random: () => number) => Mutation;
+  /** DataError (values that parse but make no sense, e.g. a colour label mask) also counts as a refusal. */
+  dataErrors?: boolean;
+  /** Result bytes allowed per input byte (default 8); compressed formats need more. */
+  maxAmplification?: number;
 }
 
 export interface FuzzFailure {
@@ -51,7 +65,13 @@ const INTERESTING = [0, 1, 0x7f, 0x80, 0xff, 0x7fff, 0xffff, 0x7fffffff, 0x80000
 /** mulberry32: small, seedable, the same everywhere. */
 export const rng = mulberry32;
 
-export function mutate(input: Uint8Array, seed: number): { bytes: Uint8Array; mutation: string } {
+/** The mutation of one case: the target's targeted one for odd case seeds, the generic one otherwise. */
+export function mutateCase(target: FuzzTarget, input: Uint8Array, caseSeed: number): Mutation {
+  if (target.targeted && caseSeed % 2 === 1) return target.targeted(input, rng(caseSeed));
+  return mutate(input, caseSeed);
+}
+
+export function mutate(input: Uint8Array, seed: number): Mutation {
   const random = rng(seed);
   const int = (n: number) => Math.floor(random() * n);
   // Half the positions fall in the first or last 2 KiB, where headers and zip directories live.
@@ -143,15 +163,15 @@ export function fuzz(target: FuzzTarget, cases: number, seed: number, caseLimitM
   for (let i = 0; i < cases; i++) {
     const caseSeed = (seed * 1_000_003 + i) >>> 0;
     const input = target.seeds[i % target.seeds.length];
-    const { bytes, mutation } = mutate(input, caseSeed);
+    const { bytes, mutation } = mutateCase(target, input, caseSeed);
     const fail = (problem: string) => report.failures.push({ target: target.name, caseSeed, mutation, problem });
     const t0 = performance.now();
     try {
       const resultBytes = target.read(bytes);
       report.accepted++;
-      if (resultBytes > MAX_AMPLIFICATION * bytes.length + 4096) fail(`result of ${resultBytes} bytes from ${bytes.length} input bytes`);
+      if (resultBytes > (target.maxAmplification ?? MAX_AMPLIFICATION) * bytes.length + 4096) fail(`result of ${resultBytes} bytes from ${bytes.length} input bytes`);
     } catch (err) {
-      if (err instanceof FormatError) report.refused++;
+      if (err instanceof FormatError || (target.dataErrors && err instanceof DataError)) report.refused++;
       else fail(`threw ${(err as Error)?.constructor?.name ?? typeof err}: ${(err as Error)?.message ?? String(err)}`);
     }
     const ms = performance.now() - t0;
@@ -164,8 +184,9 @@ export function fuzz(target: FuzzTarget, cases: number, seed: number, caseLimitM
 
 // ---- the readers and their seeds
 
-/** Where the seeds live; a bundled copy of this file (scripts/fuzz-readers.mjs) passes it explicitly. */
+/** Where the seeds live; a bundled copy of this file (scripts/fuzz-readers.mjs) passes them explicitly. */
 export const DEFAULT_FIXTURES_DIR = new URL('../fixtures/checkpoints/', import.meta.url);
+export const DEFAULT_FIXTURES_ROOT = new URL('../fixtures/', import.meta.url);
 
 function tensorBytes(map: Map<string, CheckpointTensor>): number {
   const seen = new Set<ArrayBufferLike>();
@@ -193,16 +214,18 @@ function fakeStorage(pid: PickleValue): StorageRef {
   return new StorageRef('FloatStorage', String(pid.items[2]), 'cpu', numel);
 }
 
-export function fuzzTargets(fixturesDir: URL = DEFAULT_FIXTURES_DIR): FuzzTarget[] {
+/** Every reader: `fixturesDir` holds the checkpoint seeds, `fixturesRoot` the data/ and npy/ ones. */
+export function fuzzTargets(fixturesDir: URL = DEFAULT_FIXTURES_DIR, fixturesRoot: URL = DEFAULT_FIXTURES_ROOT): FuzzTarget[] {
   const fixture = (file: string) => new Uint8Array(readFileSync(new URL(file, fixturesDir)));
   return [
     { name: 'pickle', seeds: ['dtypes.pth', 'wrapped.pth', 'sam_tiny.pth'].map((f) => dataPkl(fixture(f))), read: (b) => (unpickle(b, { persistentLoad: fakeStorage }), 0) },
     { name: 'pth', seeds: [fixture('dtypes.pth'), fixture('wrapped.pth'), fixture('sam_tiny_f16.pth')], read: (b) => tensorBytes(readPth(b)) },
     { name: 'safetensors', seeds: [fixture('dtypes.safetensors'), fixture('sam_tiny_hf.safetensors')], read: (b) => tensorBytes(readSafetensors(b).tensors) },
     { name: 'loadCheckpoint', seeds: [fixture('dtypes.pth'), fixture('dtypes.safetensors')], read: (b) => tensorBytes(loadCheckpoint(b)) },
+    ...mediaFuzzTargets(fixturesRoot),
   ];
 }
 
 export function formatReport(r: FuzzReport): string {
-  return `${r.target}: ${r.cases} cases, ${r.accepted} accepted, ${r.refused} refused with FormatError, ${r.failures.length} failures; slowest ${r.slowestMs.toFixed(1)} ms, total ${(r.totalMs / 1000).toFixed(2)} s`;
+  return `${r.target}: ${r.cases} cases, ${r.accepted} accepted, ${r.refused} refused, ${r.failures.length} failures; slowest ${r.slowestMs.toFixed(1)} ms, total ${(r.totalMs / 1000).toFixed(2)} s`;
 }
