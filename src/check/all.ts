@@ -7,6 +7,7 @@ import { reduceChecks } from './reduce.js';
 import { normalizationChecks } from './normalization.js';
 import { convChecks } from './conv.js';
 import { gradientChecks } from './gradients.js';
+import { attentionChecks } from './attention.js';
 import type { KernelCheck } from './registry.js';
 
-export const ALL_CHECKS: KernelCheck[] = [...elementwiseChecks, ...matmulChecks, ...resizeChecks, ...copyChecks, ...reduceChecks, ...normalizationChecks, ...convChecks, ...gradientChecks];
+export const ALL_CHECKS: KernelCheck[] = [...elementwiseChecks, ...matmulChecks, ...resizeChecks, ...copyChecks, ...reduceChecks, ...normalizationChecks, ...convChecks, ...attentionChecks, ...gradientChecks];
