@@ -8,3 +8,5 @@ export * as ops from './ops/index.js';
 export { noGrad, backward } from './graph/autograd.js';
 export { Module, ModuleList, StateDictMismatchError, type HostTensor } from './nn/module.js';
 export { loadCheckpoint, selectPart, loadSamPart, type SamPart } from './io/checkpoint.js';
+export { writeSafetensors } from './io/safetensors-write.js';
+export { samDecoderStateDictFromOnnx } from './models/sam-decoder-weights.js';
