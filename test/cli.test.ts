@@ -31,3 +31,27 @@ describe.skipIf(!built)('autosam CLI', () => {
     expect(r.stderr).toContain("Unknown option '--bogus'");
   });
 });
+
+describe.skipIf(!built)('autosam embed', () => {
+  it('embeds a sagittal NIfTI slice with a SAM ViT from a JSON config and a torch.save checkpoint', async () => {
+    const { mkdtempSync, readFileSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { readNpy } = await import('../src/io/npy.js');
+    const dir = mkdtempSync(join(tmpdir(), 'autosam-embed-'));
+    const manifest = JSON.parse(readFileSync('test/fixtures/golden/sam_encoder/manifest.json', 'utf8'));
+    const config = join(dir, 'tiny.json');
+    writeFileSync(config, JSON.stringify(manifest.cases.tiny_a.config));
+    const out = join(dir, 'emb.npy');
+    const r = spawnSync('node', [CLI, 'embed', '--input', '/usr/share/mricron/templates/ch2.nii.gz', '--slice', '0:90',
+      '--encoder', config, '--checkpoint', 'test/fixtures/golden/sam_encoder/tiny_a/checkpoint.pth', '--out', out], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const npy = readNpy(new Uint8Array(readFileSync(out)));
+    expect(npy.shape).toEqual([1, 16, 4, 4]);
+    expect(Array.from(npy.data as Float32Array).every(Number.isFinite)).toBe(true);
+    const bad = spawnSync('node', [CLI, 'embed', '--input', '/usr/share/mricron/templates/ch2.nii.gz', '--slice', '3:1',
+      '--encoder', config, '--checkpoint', 'test/fixtures/golden/sam_encoder/tiny_a/checkpoint.pth', '--out', out], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('the axis must be 0, 1 or 2');
+  });
+});

