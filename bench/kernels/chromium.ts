@@ -7,13 +7,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
-import puppeteer from 'puppeteer-core';
+import { CHROMIUM, runBenchPage } from '../shared/chromium-page.js';
 import { numpyShapes, parseBenchArgs } from './args.js';
 import type { BrowserReport } from './browser.js';
 import { runNumpyLine } from './numpy.js';
 import { buildRecord, summaryLines, writeRecord } from './report.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const BUNDLE = 'bench/cache/kernels/browser.js';
 /** The whole page run; SwiftShader is slow, but a hung GPU process must not hang the benchmark. */
 const PAGE_TIMEOUT_MS = 12 * 60_000;
@@ -37,45 +36,8 @@ function serve(): Promise<{ server: Server; url: string }> {
   }));
 }
 
-async function runPage(url: string, userDataDir: string): Promise<{ report: BrowserReport; browserVersion: string }> {
-  const browser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: false, // --headless=new is passed explicitly below, with the rest of the flags
-    userDataDir,
-    protocolTimeout: PAGE_TIMEOUT_MS,
-    args: [
-      '--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
-    ],
-  });
-  try {
-    const browserVersion = await browser.version();
-    const page = await browser.newPage();
-    const done = new Promise<BrowserReport>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the page did not finish within ${PAGE_TIMEOUT_MS / 60_000} minutes`)), PAGE_TIMEOUT_MS);
-      void page.exposeFunction('benchLog', (line: string) => log(line));
-      void page.exposeFunction('benchDone', (json: string) => {
-        clearTimeout(timer);
-        resolve(JSON.parse(json) as BrowserReport);
-      });
-      void page.exposeFunction('benchFail', (message: string) => {
-        clearTimeout(timer);
-        reject(new Error(`the page failed: ${message}`));
-      });
-      page.on('pageerror', (err) => log(`page error: ${(err as Error).message ?? err}`));
-      page.on('error', (err) => {
-        clearTimeout(timer);
-        reject(new Error(`the page crashed: ${err.message}`));
-      });
-      page.on('console', (m) => {
-        if (m.type() === 'error' || m.type() === 'warn') log(`console.${m.type()}: ${m.text()}`);
-      });
-    });
-    await page.goto(url);
-    return { report: await done, browserVersion };
-  } finally {
-    await browser.close();
-  }
+function runPage(url: string, userDataDir: string): Promise<{ report: BrowserReport; browserVersion: string }> {
+  return runBenchPage<BrowserReport>(url, userDataDir, PAGE_TIMEOUT_MS, log);
 }
 
 async function main(): Promise<void> {
