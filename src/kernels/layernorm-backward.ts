@@ -15,6 +15,7 @@ import {
   planRow, rowDispatch, wgslHeader, wgslHorizontal, wgslRowCombine, wgslRowCombiners, wgslRowLeader, wgslRowLoop, wgslRowStart, wgslSum,
   WGSL_MAIN_BUILTINS, type RowPlanOptions,
 } from './reduce.js';
+import { layerNorm2dLayout } from './layernorm.js';
 
 /** Sums over many terms run in chunks of this many, each chunk added to a running total (see reduce.ts). */
 const SUM_CHUNK = 64;
@@ -112,16 +113,13 @@ export interface LayerNorm2dBackwardParams {
   paramDtype: DType;
 }
 
-const LAYERNORM2D_WORKGROUP = 64;
-
 /**
  * dx for layerNorm2d (NCHW): one invocation per (n, group of pixels) loops over the channels, as the
  * forward does (vec4 over 4 pixels when H * W is a multiple of 4). Bindings: X, W, DY, Mean, Rstd, DX.
  */
 export function layerNorm2dBackwardKernel(p: LayerNorm2dBackwardParams): KernelSpec {
   const { batch, channels: C, dtype: T, paramDtype: P } = p;
-  const vec = p.pixels % 4 === 0 ? 4 : 1;
-  const units = p.pixels / vec; // pixel groups per channel plane
+  const { vec, units, workgroup: wg, prologue, dispatch } = layerNorm2dLayout(batch, C, p.pixels);
   const V = (t: string) => (vec === 4 ? `vec4<${t}>` : t);
   const F = V('f32');
   const decls = bindingDecls([
@@ -132,16 +130,12 @@ export function layerNorm2dBackwardKernel(p: LayerNorm2dBackwardParams): KernelS
     { name: 'Rstd', kind: 'read', type: `array<${F}>` },
     { name: 'DX', kind: 'read_write', type: `array<${F}>` },
   ]);
-  const wg = LAYERNORM2D_WORKGROUP;
-  const total = batch * units;
   const compute = `let e = base + c * ${units}u; let xhat = (${F}(X[e]) - mean) * rstd; let dnorm = DY[e] * f32(W[c]);`;
   const wgsl = `${wgslHeader(T, P)}${decls}
 ${WGSL_LINEAR_WORKGROUP}
 @compute @workgroup_size(${wg})
 fn main(${WGSL_MAIN_BUILTINS}) {
-  let g = linearWorkgroup(wid, nwg) * ${wg}u + lid; // (n, pixel group)
-  if (g >= ${total}u) { return; }
-  let base = (g / ${units}u) * ${C * units}u + g % ${units}u; // channel c at base + c * ${units}
+  ${prologue}
   let mean = Mean[g];
   let rstd = Rstd[g];
   var sumDnorm = ${F}(0.0);
@@ -151,7 +145,7 @@ fn main(${WGSL_MAIN_BUILTINS}) {
   let meanDot = sumDot / ${C}.0;
   for (var c = 0u; c < ${C}u; c++) { ${compute} DX[e] = rstd * (dnorm - meanDnorm - xhat * meanDot); }
 }`;
-  return { name: 'layernorm2d_backward', wgsl, workgroupSize: [wg, 1, 1], dispatch: dispatchLinear(Math.ceil(total / wg)) };
+  return { name: 'layernorm2d_backward', wgsl, workgroupSize: [wg, 1, 1], dispatch };
 }
 
 /**

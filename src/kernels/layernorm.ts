@@ -72,7 +72,22 @@ export interface LayerNorm2dParams {
   saveStats: boolean;
 }
 
-const LAYERNORM2D_WORKGROUP = 64;
+/**
+ * How LayerNorm2d kernels (forward and backward) walk NCHW data: one invocation per (n, group of
+ * `vec` pixels), `units` groups per channel plane, `workgroup` invocations per workgroup. The
+ * backward must read Mean and Rstd in exactly the layout the forward wrote them.
+ */
+export function layerNorm2dLayout(batch: number, channels: number, pixels: number) {
+  const vec = pixels % 4 === 0 ? 4 : 1;
+  const units = pixels / vec; // pixel groups per channel plane
+  const workgroup = 64;
+  const total = batch * units;
+  // The WGSL prologue: g is the (n, pixel group); channel c of it sits at base + c * units.
+  const prologue = `let g = linearWorkgroup(wid, nwg) * ${workgroup}u + lid; // (n, pixel group)
+  if (g >= ${total}u) { return; }
+  let base = (g / ${units}u) * ${channels * units}u + g % ${units}u; // channel c at base + c * ${units}`;
+  return { vec, units, workgroup, prologue, dispatch: dispatchLinear(Math.ceil(total / workgroup)) };
+}
 
 /**
  * NCHW input, statistics over C at each (n, h, w): one invocation per (n, group of pixels) loops over
@@ -81,8 +96,7 @@ const LAYERNORM2D_WORKGROUP = 64;
  */
 export function layerNorm2dKernel(p: LayerNorm2dParams): KernelSpec {
   const { batch, channels: C, dtype: T, paramDtype: P } = p;
-  const vec = p.pixels % 4 === 0 ? 4 : 1;
-  const units = p.pixels / vec; // pixel groups per channel plane
+  const { vec, units, workgroup: wg, prologue, dispatch } = layerNorm2dLayout(batch, C, p.pixels);
   const V = (t: string) => (vec === 4 ? `vec4<${t}>` : t);
   const F = V('f32');
   const decls = bindingDecls([
@@ -92,15 +106,11 @@ export function layerNorm2dKernel(p: LayerNorm2dParams): KernelSpec {
     { name: 'Y', kind: 'read_write', type: `array<${V(T)}>` },
     ...(p.saveStats ? [{ name: 'Mean', kind: 'read_write' as const, type: `array<${F}>` }, { name: 'Rstd', kind: 'read_write' as const, type: `array<${F}>` }] : []),
   ]);
-  const wg = LAYERNORM2D_WORKGROUP;
-  const total = batch * units;
   const wgsl = `${wgslHeader(T, P)}${decls}
 ${WGSL_LINEAR_WORKGROUP}
 @compute @workgroup_size(${wg})
 fn main(${WGSL_MAIN_BUILTINS}) {
-  let g = linearWorkgroup(wid, nwg) * ${wg}u + lid; // (n, pixel group)
-  if (g >= ${total}u) { return; }
-  let base = (g / ${units}u) * ${C * units}u + g % ${units}u; // channel c at base + c * ${units}
+  ${prologue}
   var sum = ${F}(0.0);
   for (var c = 0u; c < ${C}u; c++) { sum += ${F}(X[base + c * ${units}u]); }
   let mean = sum / ${C}.0;
@@ -114,7 +124,7 @@ fn main(${WGSL_MAIN_BUILTINS}) {
   ${p.saveStats ? 'Mean[g] = mean; Rstd[g] = rstd;' : ''}
 }`;
   return {
-    name: p.saveStats ? 'layernorm2d_stats' : 'layernorm2d', wgsl, workgroupSize: [wg, 1, 1], dispatch: dispatchLinear(Math.ceil(total / wg)),
+    name: p.saveStats ? 'layernorm2d_stats' : 'layernorm2d', wgsl, workgroupSize: [wg, 1, 1], dispatch,
   };
 }
 
