@@ -22,16 +22,15 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import shutil
 import sys
 import types
-import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from fixtures import fan_ins, seeded_rng, uniform, write_fixtures
 
 
 def import_sam_modeling():
@@ -208,26 +207,7 @@ arrays: dict[str, np.ndarray] = {}
 
 
 def rng_for(name: str) -> np.random.Generator:
-    return np.random.default_rng([SEED, zlib.crc32(name.encode())])
-
-
-def uniform(rng, shape, low=-1.0, high=1.0) -> np.ndarray:
-    return rng.uniform(low, high, size=shape).astype(np.float32)
-
-
-def fan_ins(module: nn.Module) -> dict[str, float]:
-    out = {}
-    for prefix, m in module.named_modules():
-        key = f"{prefix}.weight"
-        if isinstance(m, nn.Linear):
-            out[key] = m.in_features
-        elif isinstance(m, nn.Conv2d):
-            out[key] = m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
-        elif isinstance(m, nn.ConvTranspose2d):
-            out[key] = m.in_channels * m.kernel_size[0] * m.kernel_size[1] / (m.stride[0] * m.stride[1])
-        elif isinstance(m, nn.Embedding):
-            out[key] = 1.0  # token embeddings: unit scale, like their N(0, 1) init
-    return out
+    return seeded_rng(SEED, name)
 
 
 def draw_state(module: nn.Module, rng) -> dict[str, np.ndarray]:
@@ -336,13 +316,6 @@ def main():
     defaults = default_heads()
     for make in [autosam_small, cnn_small, linear_small]:
         make()
-    if OUT_DIR.exists():
-        shutil.rmtree(OUT_DIR)
-    OUT_DIR.mkdir(parents=True)
-    total = 0
-    for file, array in arrays.items():
-        np.save(OUT_DIR / file, array, allow_pickle=False)
-        total += (OUT_DIR / file).stat().st_size
     manifest = {
         "generator": "tools/golden/heads.py",
         "torch": torch.__version__,
@@ -355,15 +328,8 @@ def main():
         # key -> shape of each default head's state_dict, and which parameters train
         "default_state_dicts": {kind: {k: list(v.shape) for k, v in m.state_dict().items()} for kind, m in defaults.items()},
         "default_trainable": {kind: [k for k, p in m.named_parameters() if p.requires_grad] for kind, m in defaults.items()},
-        "cases": cases,
     }
-    header = json.dumps({k: v for k, v in manifest.items() if k != "cases"})[:-1]
-    lines = [f"  {json.dumps(case)}" for case in cases]
-    (OUT_DIR / "manifest.json").write_text(header + ',\n "cases": [\n' + ",\n".join(lines) + "\n ]\n}\n")
-    json.loads((OUT_DIR / "manifest.json").read_text())
-    total += (OUT_DIR / "manifest.json").stat().st_size
-    assert total < SIZE_BUDGET_BYTES, f"fixtures take {total} bytes, over the {SIZE_BUDGET_BYTES} budget"
-    print(f"{len(cases)} cases, {len(arrays)} arrays, {total / 1024:.0f} KiB in {OUT_DIR}")
+    write_fixtures(OUT_DIR, manifest, cases, arrays, SIZE_BUDGET_BYTES)
     print(json.dumps(manifest["default_parameter_counts"]))
 
 

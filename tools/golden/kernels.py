@@ -9,14 +9,12 @@ fixtures do not depend on torch's RNG; only the outputs depend on torch's arithm
 
 from __future__ import annotations
 
-import json
-import shutil
-import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fixtures import seeded_rng, uniform, write_fixtures
 
 SEED = 1234
 OUT_DIR = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "golden" / "kernels"
@@ -30,12 +28,7 @@ arrays: dict[str, np.ndarray] = {}
 
 
 def rng_for(name: str) -> np.random.Generator:
-    # crc32 is stable across Python runs (hash() is salted per process).
-    return np.random.default_rng([SEED, zlib.crc32(name.encode())])
-
-
-def uniform(rng: np.random.Generator, shape, low=-1.0, high=1.0) -> np.ndarray:
-    return rng.uniform(low, high, size=shape).astype(np.float32)
+    return seeded_rng(SEED, name)
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:
@@ -413,32 +406,11 @@ def main():
     ]:
         make()
 
-    if OUT_DIR.exists():
-        shutil.rmtree(OUT_DIR)  # stale files from renamed cases must not linger
-    OUT_DIR.mkdir(parents=True)
-    total = 0
-    for file, array in arrays.items():
-        np.save(OUT_DIR / file, array, allow_pickle=False)
-        total += (OUT_DIR / file).stat().st_size
-    manifest = {
-        "generator": "tools/golden/kernels.py",
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "seed": SEED,
-        "cases": cases,
-    }
-    # one case per line: compact, and a diff shows which cases changed
-    header = json.dumps({k: v for k, v in manifest.items() if k != "cases"})[:-1]
-    lines = [f"  {json.dumps(case)}" for case in cases]
-    (OUT_DIR / "manifest.json").write_text(header + ',\n "cases": [\n' + ",\n".join(lines) + "\n ]\n}\n")
-    json.loads((OUT_DIR / "manifest.json").read_text())  # the hand-joined text must still be JSON
-    total += (OUT_DIR / "manifest.json").stat().st_size
-    assert total < SIZE_BUDGET_BYTES, f"fixtures take {total} bytes, over the {SIZE_BUDGET_BYTES} budget"
-
+    header = {"generator": "tools/golden/kernels.py", "torch": torch.__version__, "numpy": np.__version__, "seed": SEED}
+    write_fixtures(OUT_DIR, header, cases, arrays, SIZE_BUDGET_BYTES)
     counts: dict[str, int] = {}
     for case in cases:
         counts[case["op"]] = counts.get(case["op"], 0) + 1
-    print(f"{len(cases)} cases, {len(arrays)} arrays, {total / 1024:.0f} KiB in {OUT_DIR}")
     for op, count in counts.items():
         print(f"  {op}: {count}")
 

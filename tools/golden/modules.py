@@ -14,17 +14,15 @@ Parameter keys are the module's state_dict keys, so a test loads them with Modul
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
-import shutil
 import sys
 import types
-import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+from fixtures import fan_ins, seeded_rng, uniform, write_fixtures
 
 
 def import_sam_modeling():
@@ -58,27 +56,7 @@ arrays: dict[str, np.ndarray] = {}
 
 
 def rng_for(name: str) -> np.random.Generator:
-    # crc32 is stable across Python runs (hash() is salted per process).
-    return np.random.default_rng([SEED, zlib.crc32(name.encode())])
-
-
-def uniform(rng: np.random.Generator, shape, low=-1.0, high=1.0) -> np.ndarray:
-    return rng.uniform(low, high, size=shape).astype(np.float32)
-
-
-def fan_ins(module: nn.Module) -> dict[str, float]:
-    """Effective fan-in of each weight, by state_dict key: the number of products summed per output."""
-    out = {}
-    for prefix, m in module.named_modules():
-        key = f"{prefix}.weight" if prefix else "weight"
-        if isinstance(m, nn.Linear):
-            out[key] = m.in_features
-        elif isinstance(m, nn.Conv2d):
-            out[key] = m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
-        elif isinstance(m, nn.ConvTranspose2d):
-            # each output pixel sees kernel/stride taps per input channel
-            out[key] = m.in_channels * m.kernel_size[0] * m.kernel_size[1] / (m.stride[0] * m.stride[1])
-    return out
+    return seeded_rng(SEED, name)
 
 
 def draw_parameters(module: nn.Module, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -211,29 +189,8 @@ def main():
     for make in [linear_gelu, layer_norms, attentions, conv_stack, head_chain]:
         make()
 
-    if OUT_DIR.exists():
-        shutil.rmtree(OUT_DIR)  # stale files from renamed cases must not linger
-    OUT_DIR.mkdir(parents=True)
-    total = 0
-    for file, array in arrays.items():
-        np.save(OUT_DIR / file, array, allow_pickle=False)
-        total += (OUT_DIR / file).stat().st_size
-    manifest = {
-        "generator": "tools/golden/modules.py",
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "seed": SEED,
-        "loss": "sum(upstream * out)",
-        "cases": cases,
-    }
-    # one case per line: compact, and a diff shows which cases changed
-    header = json.dumps({k: v for k, v in manifest.items() if k != "cases"})[:-1]
-    lines = [f"  {json.dumps(case)}" for case in cases]
-    (OUT_DIR / "manifest.json").write_text(header + ',\n "cases": [\n' + ",\n".join(lines) + "\n ]\n}\n")
-    json.loads((OUT_DIR / "manifest.json").read_text())  # the hand-joined text must still be JSON
-    total += (OUT_DIR / "manifest.json").stat().st_size
-    assert total < SIZE_BUDGET_BYTES, f"fixtures take {total} bytes, over the {SIZE_BUDGET_BYTES} budget"
-    print(f"{len(cases)} cases, {len(arrays)} arrays, {total / 1024:.0f} KiB in {OUT_DIR}")
+    header = {"generator": "tools/golden/modules.py", "torch": torch.__version__, "numpy": np.__version__, "seed": SEED, "loss": "sum(upstream * out)"}
+    write_fixtures(OUT_DIR, header, cases, arrays, SIZE_BUDGET_BYTES)
 
 
 if __name__ == "__main__":

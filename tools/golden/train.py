@@ -19,15 +19,13 @@ Cases by op:
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
-import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fixtures import seeded_rng, write_fixtures
 
 SEED = 4321
 OUT_DIR = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "golden" / "train"
@@ -41,7 +39,7 @@ arrays: dict[str, np.ndarray] = {}
 
 
 def rng_for(name: str) -> np.random.Generator:
-    return np.random.default_rng([SEED, zlib.crc32(name.encode())])
+    return seeded_rng(SEED, name)
 
 
 def add_case(op: str, name: str, params: dict, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]):
@@ -268,23 +266,11 @@ def main():
     for make in [loss_cases, optim_cases, clip_cases, schedule_cases]:
         make()
 
-    if OUT_DIR.exists():
-        shutil.rmtree(OUT_DIR)
-    OUT_DIR.mkdir(parents=True)
-    total = 0
-    for file, array in arrays.items():
-        np.save(OUT_DIR / file, array, allow_pickle=False)
-        total += (OUT_DIR / file).stat().st_size
-    header = json.dumps({"generator": "tools/golden/train.py", "torch": torch.__version__, "numpy": np.__version__, "seed": SEED})[:-1]
-    lines = [f"  {json.dumps(case)}" for case in cases]
-    (OUT_DIR / "manifest.json").write_text(header + ',\n "cases": [\n' + ",\n".join(lines) + "\n ]\n}\n")
-    json.loads((OUT_DIR / "manifest.json").read_text())
-    total += (OUT_DIR / "manifest.json").stat().st_size
-    assert total < SIZE_BUDGET_BYTES, f"fixtures take {total} bytes, over the {SIZE_BUDGET_BYTES} budget"
+    header = {"generator": "tools/golden/train.py", "torch": torch.__version__, "numpy": np.__version__, "seed": SEED}
+    write_fixtures(OUT_DIR, header, cases, arrays, SIZE_BUDGET_BYTES)
     counts: dict[str, int] = {}
     for case in cases:
         counts[case["op"]] = counts.get(case["op"], 0) + 1
-    print(f"{len(cases)} cases, {len(arrays)} arrays, {total / 1024:.0f} KiB in {OUT_DIR}")
     for op, count in counts.items():
         print(f"  {op}: {count}")
 
