@@ -1,11 +1,10 @@
 // Rewrites the README section between <!-- bench:kernels:start --> and <!-- bench:kernels:end -->
 // with Markdown tables built from bench/results/kernels-{node,chromium}.json (appending the markers
 // at the end of README.md when they are missing). Without a README.md it prints the section.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { README, readmeMarkers, replaceReadmeBlock } from '../bench/shared/readme-block.mjs';
 
-const START = '<!-- bench:kernels:start -->';
-const END = '<!-- bench:kernels:end -->';
-const README = 'README.md';
+const { start: START, end: END } = readmeMarkers('kernels');
 const RESULTS = [
   ['bench/results/kernels-node.json', 'Node (Dawn)'],
   ['bench/results/kernels-chromium.json', 'headless Chromium'],
@@ -80,15 +79,10 @@ function buildSection() {
 }
 
 const body = `${START}\n${buildSection()}\n${END}`;
-if (!existsSync(README)) {
+const outcome = await replaceReadmeBlock('kernels', body, { appendIfMissing: true });
+if (outcome === 'missing') {
   console.log(body);
   console.log(`\n(bench-readme: ${README} does not exist; printed the section instead)`);
 } else {
-  const text = readFileSync(README, 'utf8');
-  const start = text.indexOf(START), end = text.indexOf(END);
-  const next = start >= 0 && end > start
-    ? `${text.slice(0, start)}${body}${text.slice(end + END.length)}`
-    : `${text.trimEnd()}\n\n${body}\n`;
-  writeFileSync(README, next);
-  console.log(`bench-readme: ${start >= 0 && end > start ? 'updated' : 'appended'} the kernel benchmark section of ${README}`);
+  console.log(`bench-readme: ${outcome} the kernel benchmark section of ${README}`);
 }

@@ -3,11 +3,11 @@
 // PyTorch peer itself), then rewrites the README table between the bench:head-step markers from
 // bench/results/head-step.json. `node bench/head-step/run.mjs --readme-only` only rewrites the table.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { readmeMarkers, replaceReadmeBlock } from '../shared/readme-block.mjs';
 
 const RESULT = 'bench/results/head-step.json';
-const START = '<!-- bench:head-step:start -->';
-const END = '<!-- bench:head-step:end -->';
+const { start: START, end: END } = readmeMarkers('head-step');
 const argv = process.argv.slice(2);
 
 if (!argv.includes('--readme-only')) {
@@ -53,11 +53,8 @@ const lines = [
   '',
   END,
 ];
-const readme = readFileSync('README.md', 'utf8');
-const a = readme.indexOf(START), b = readme.indexOf(END);
-if (a < 0 || b < a) {
+if ((await replaceReadmeBlock('head-step', lines.join('\n'))) === 'missing') {
   console.error(`README.md has no ${START} ... ${END} block`);
   process.exit(1);
 }
-writeFileSync('README.md', readme.slice(0, a) + lines.join('\n') + readme.slice(b + END.length));
 console.log(`bench:head-step: README table updated from ${RESULT}`);

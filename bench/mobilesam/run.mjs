@@ -7,13 +7,13 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
+import { readmeMarkers, replaceReadmeBlock } from '../shared/readme-block.mjs';
 
 const OUT = 'bench/cache/mobilesam';
 const NODE_RESULT = 'bench/results/mobilesam-node.json';
 const CHROMIUM_RESULT = 'bench/results/mobilesam-chromium.json';
 const RESULT = 'bench/results/mobilesam.json';
-const START = '<!-- bench:mobilesam:start -->';
-const END = '<!-- bench:mobilesam:end -->';
+const { start: START, end: END } = readmeMarkers('mobilesam');
 
 const argv = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -103,11 +103,8 @@ const body = [
   '',
   END,
 ].join('\n');
-const readme = readFileSync('README.md', 'utf8');
-const a = readme.indexOf(START), b = readme.indexOf(END);
-if (a < 0 || b < a) {
+if ((await replaceReadmeBlock('mobilesam', body)) === 'missing') {
   console.error(`README.md has no ${START} ... ${END} block; the section:\n${body}`);
 } else {
-  writeFileSync('README.md', readme.slice(0, a) + body + readme.slice(b + END.length));
   console.log(`bench:mobilesam: README block updated from ${RESULT}`);
 }

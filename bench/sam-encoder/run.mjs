@@ -4,11 +4,11 @@
 // missing), then rewrites the README block between the bench:sam-encoder markers from
 // bench/results/sam-encoder.json. `node bench/sam-encoder/run.mjs --readme-only` only rewrites the block.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { readmeMarkers, replaceReadmeBlock } from '../shared/readme-block.mjs';
 
 const RESULT = 'bench/results/sam-encoder.json';
-const START = '<!-- bench:sam-encoder:start -->';
-const END = '<!-- bench:sam-encoder:end -->';
+const { start: START, end: END } = readmeMarkers('sam-encoder');
 const argv = process.argv.slice(2);
 
 if (!argv.includes('--readme-only')) {
@@ -52,11 +52,8 @@ const lines = [
   '',
   END,
 ];
-const readme = readFileSync('README.md', 'utf8');
-const a = readme.indexOf(START), b = readme.indexOf(END);
-if (a < 0 || b < a) {
+if ((await replaceReadmeBlock('sam-encoder', lines.join('\n'))) === 'missing') {
   console.error(`README.md has no ${START} ... ${END} block`);
   process.exit(1);
 }
-writeFileSync('README.md', readme.slice(0, a) + lines.join('\n') + readme.slice(b + END.length));
 console.log(`bench:sam-encoder: README block updated from ${RESULT}`);
