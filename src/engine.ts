@@ -81,6 +81,14 @@ export class Engine {
     return t;
   }
 
+  /** A new tensor holding t's data, optionally under another shape of the same size (a buffer copy, no kernel). */
+  copyAs(t: Tensor, shape: readonly number[] = t.shape): Tensor {
+    if (numel(shape) !== t.size) throw new ShapeError(`copyAs: shape [${shape.join(', ')}] does not hold the ${t.size} elements of ${t}`);
+    const out = this.empty(shape, t.dtype);
+    if (out.size > 0) this.runtime.copy(t.buffer, 0, out.buffer, 0, t.byteLength);
+    return out;
+  }
+
   zeros(shape: readonly number[], dtype: DType = 'f32'): Tensor {
     return this.fill(shape, 0, dtype);
   }

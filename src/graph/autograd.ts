@@ -113,7 +113,7 @@ export function backward(loss: Tensor, gradOutput?: Tensor): void {
         t.grad = sum;
         if (g !== gradOutput) g.dispose();
       } else {
-        t.grad = g === gradOutput ? copyOf(g) : g;
+        t.grad = g === gradOutput ? engine.copyAs(g) : g;
       }
       engine.keep(t.grad);
       continue;
@@ -135,7 +135,7 @@ export function backward(loss: Tensor, gradOutput?: Tensor): void {
           prev.dispose();
           if (gi !== g) gi.dispose();
         } else {
-          grads.set(input, gi === g ? copyOf(g) : gi);
+          grads.set(input, gi === g ? engine.copyAs(g) : gi);
         }
       });
       if (g !== gradOutput) g.dispose();
@@ -152,11 +152,5 @@ function sumOf(a: Tensor, b: Tensor): Tensor {
   a.engine.runtime.run(binaryKernel({ op: 'add', aShape: [a.size], bShape: [b.size], dtype: a.dtype }), [
     { buffer: a.buffer }, { buffer: b.buffer }, { buffer: out.buffer, write: true },
   ]);
-  return out;
-}
-
-function copyOf(t: Tensor): Tensor {
-  const out = t.engine.empty(t.shape, t.dtype);
-  t.engine.runtime.copy(t.buffer, 0, out.buffer, 0, t.byteLength);
   return out;
 }

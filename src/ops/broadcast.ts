@@ -16,8 +16,7 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
   }
   if (current === g) return g;
   // The reduced tensor has `shape`'s element count; give it exactly that shape.
-  const out = current.engine.empty(shape, current.dtype);
-  current.engine.runtime.copy(current.buffer, 0, out.buffer, 0, current.byteLength);
+  const out = current.engine.copyAs(current, shape);
   current.dispose();
   return out;
 }

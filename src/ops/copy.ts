@@ -30,12 +30,6 @@ function copyRange(x: Tensor, from: number, y: Tensor, to: number, count: number
   return true;
 }
 
-/** A full copy of x's data with a new shape of the same size (byte sizes are rounded up to 4 alike). */
-function copyAll(x: Tensor, shape: readonly number[]): Tensor {
-  const y = x.engine.empty(shape, x.dtype);
-  if (y.size > 0) x.engine.runtime.copy(x.buffer, 0, y.buffer, 0, x.byteLength);
-  return y;
-}
 
 function isIntegerList(v: readonly number[]): boolean {
   return v.every((d) => Number.isInteger(d));
@@ -63,7 +57,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
     throw new ShapeError(`${op}: input ${shapeText(x)} has ${x.size} elements, shape [${shape.join(', ')}] holds ${numel(resolved)}`);
   }
   // dy has y's shape and x's element count: the gradient is dy's data with x's shape.
-  return record(copyAll(x, resolved), op, [x], (dy) => [copyAll(dy, x.shape)]);
+  return record(x.engine.copyAs(x, resolved), op, [x], (dy) => [dy.engine.copyAs(dy, x.shape)]);
 }
 
 /** x.permute(perm): output dim k is input dim perm[k] (negative entries count from the end). */
@@ -83,7 +77,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
 function permuted(x: Tensor, perm: readonly number[]): Tensor {
   const outShape = permutedShape(x.shape, perm);
   const simple = simplifyPermutation(x.shape, perm);
-  if (simple.perm.length <= 1) return copyAll(x, outShape);
+  if (simple.perm.length <= 1) return x.engine.copyAs(x, outShape);
   const y = x.engine.empty(outShape, x.dtype);
   dispatch(permuteKernel({ shape: simple.shape, perm: simple.perm, dtype: x.dtype }), [x], y);
   return y;

@@ -113,7 +113,7 @@ function matmulBackward(a: Tensor, b: Tensor, bias: Tensor | null, dz: Tensor, t
       : raw(a, dz, { transA: !transA, transB: false }, p.aBatch, p.batch)
     : null;
   grads.push(bGrad && toOperandShape(bGrad, b.shape));
-  if (bias) grads.push(bias.requiresGrad ? sumToShape(copyOf(dz), [dz.shape.at(-1)!]) : null);
+  if (bias) grads.push(bias.requiresGrad ? sumToShape(dz.engine.copyAs(dz), [dz.shape.at(-1)!]) : null);
   return grads;
 }
 
@@ -138,14 +138,7 @@ function raw(x: Tensor, y: Tensor, t: { transA: boolean; transB: boolean }, xBat
 function toOperandShape(g: Tensor, operandShape: readonly number[]): Tensor {
   const summed = g.size === numel(operandShape) ? g : reduce('sum', g, 0, false);
   if (summed !== g) g.dispose();
-  const out = summed.engine.empty(operandShape, 'f32');
-  summed.engine.runtime.copy(summed.buffer, 0, out.buffer, 0, summed.byteLength);
+  const out = summed.engine.copyAs(summed, operandShape);
   summed.dispose();
-  return out;
-}
-
-function copyOf(t: Tensor): Tensor {
-  const out = t.engine.empty(t.shape, t.dtype);
-  t.engine.runtime.copy(t.buffer, 0, out.buffer, 0, t.byteLength);
   return out;
 }
