@@ -8,3 +8,6 @@ export * from './layernorm.js';
 export * from './conv.js';
 export * from './loss.js';
 export * from './attention.js';
+export * from './instancenorm.js';
+export * from './pool.js';
+export * from './leaky-relu.js';
