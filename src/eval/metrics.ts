@@ -19,7 +19,7 @@
 // Volumes use src/data/volume.ts' layout: dims [X, Y, Z], index = x + X * (y + Y * z).
 
 import { DataError } from '../errors.js';
-import type { Vec3 } from '../data/volume.js';
+import type { LabelVolume, Vec3 } from '../data/volume.js';
 import { checkGrid, squaredDistanceTransform } from './edt.js';
 
 export interface ClassMetrics {
@@ -159,6 +159,14 @@ export function classMetrics(
     out.push({ label: c, dice: diceFromCounts(both, p, t), hd95: distance, predVoxels: p, truthVoxels: t });
   }
   return out;
+}
+
+/** classMetrics of a predicted and a ground-truth label volume, which must share dims; the truth's spacing is used. */
+export function volumeClassMetrics(pred: LabelVolume, truth: LabelVolume, numClasses: number): ClassMetrics[] {
+  if (pred.dims.some((d, k) => d !== truth.dims[k])) {
+    throw new DataError(`prediction is ${pred.dims.join('x')} but the ground truth is ${truth.dims.join('x')}`);
+  }
+  return classMetrics(pred.data, truth.data, truth.dims, truth.spacing, numClasses);
 }
 
 /** Inclusive voxel bounds [x0, y0, z0, x1, y1, z1]. */
