@@ -80,8 +80,11 @@ export function surface(mask: ArrayLike<number>, dims: Vec3): Uint8Array {
 export function surfaceDistances(from: ArrayLike<number>, to: ArrayLike<number>, dims: Vec3, spacing: Vec3): Float64Array {
   checkGrid(from.length, dims, spacing);
   checkGrid(to.length, dims, spacing);
-  const fromSurface = surface(from, dims);
-  const squared = squaredDistanceTransform(surface(to, dims), dims, spacing);
+  return distancesBetweenSurfaces(surface(from, dims), surface(to, dims), dims, spacing);
+}
+
+function distancesBetweenSurfaces(fromSurface: Uint8Array, toSurface: Uint8Array, dims: Vec3, spacing: Vec3): Float64Array {
+  const squared = squaredDistanceTransform(toSurface, dims, spacing);
   let count = 0;
   for (let i = 0; i < fromSurface.length; i++) count += fromSurface[i];
   const out = new Float64Array(count);
@@ -97,8 +100,10 @@ export function hd95(pred: ArrayLike<number>, truth: ArrayLike<number>, dims: Ve
   const p = anyNonzero(pred);
   const t = anyNonzero(truth);
   if (!p || !t) return p || t ? Infinity : NaN;
-  const forward = surfaceDistances(pred, truth, dims, spacing);
-  const backward = surfaceDistances(truth, pred, dims, spacing);
+  const predSurface = surface(pred, dims);
+  const truthSurface = surface(truth, dims);
+  const forward = distancesBetweenSurfaces(predSurface, truthSurface, dims, spacing);
+  const backward = distancesBetweenSurfaces(truthSurface, predSurface, dims, spacing);
   const all = new Float64Array(forward.length + backward.length);
   all.set(forward);
   all.set(backward, forward.length);
