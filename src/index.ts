@@ -10,3 +10,5 @@ export { Module, ModuleList, StateDictMismatchError, type HostTensor } from './n
 export { loadCheckpoint, selectPart, loadSamPart, type SamPart } from './io/checkpoint.js';
 export { writeSafetensors } from './io/safetensors-write.js';
 export { samDecoderStateDictFromOnnx } from './models/sam-decoder-weights.js';
+export { classMetrics, volumeClassMetrics, dice, hd95, type ClassMetrics } from './eval/metrics.js';
+export { buildReport, formatReport, type EvaluationReport, type VolumeMetrics } from './eval/report.js';
