@@ -5,8 +5,9 @@ import { infoCommand } from './commands/info.js';
 import { checkCommand } from './commands/check.js';
 import { dataCommand } from './commands/data.js';
 import { embedCommand } from './commands/embed.js';
+import { trainCommand } from './commands/train.js';
 
-const commands: Command[] = [infoCommand, checkCommand, dataCommand, embedCommand];
+const commands: Command[] = [infoCommand, checkCommand, dataCommand, embedCommand, trainCommand];
 
 function usage(): string {
   const lines = commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);

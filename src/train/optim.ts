@@ -168,6 +168,36 @@ export class Adam extends Optimizer {
     return this.state.get(p);
   }
 
+  /** Per-parameter state copied to the host, in params order (null: no step taken yet), for checkpoints. */
+  async stateToHost(): Promise<({ step: number; expAvg: Float32Array; expAvgSq: Float32Array } | null)[]> {
+    const out: ({ step: number; expAvg: Float32Array; expAvgSq: Float32Array } | null)[] = [];
+    for (const p of this.params) {
+      const s = this.state.get(p);
+      out.push(s ? { step: s.step, expAvg: await s.expAvg.readFloat(), expAvgSq: await s.expAvgSq.readFloat() } : null);
+    }
+    return out;
+  }
+
+  /** Restores what stateToHost() returned (same parameter order and sizes), replacing the current state. */
+  loadStateFromHost(states: readonly ({ step: number; expAvg: Float32Array; expAvgSq: Float32Array } | null)[]): void {
+    if (states.length !== this.params.length) throw new ShapeError(`Adam state: ${states.length} entries for ${this.params.length} parameters`);
+    states.forEach((s, i) => {
+      const p = this.params[i];
+      if (s && (s.expAvg.length !== p.size || s.expAvgSq.length !== p.size || !(Number.isInteger(s.step) && s.step >= 1))) {
+        throw new ShapeError(`Adam state ${i}: moments of ${s.expAvg.length}/${s.expAvgSq.length} values (step ${s.step}) for a parameter of ${p.size}`);
+      }
+    });
+    this.dispose();
+    states.forEach((s, i) => {
+      if (!s) return;
+      const p = this.params[i];
+      const expAvg = this.stateLike(p, false), expAvgSq = this.stateLike(p, false);
+      this.engine.writeTensor(expAvg, s.expAvg);
+      this.engine.writeTensor(expAvgSq, s.expAvgSq);
+      this.state.set(p, { step: s.step, expAvg, expAvgSq });
+    });
+  }
+
   step(): void {
     const op = this.decoupled ? 'AdamW' : 'Adam';
     for (const p of this.params) {

