@@ -6,8 +6,10 @@ import { checkCommand } from './commands/check.js';
 import { dataCommand } from './commands/data.js';
 import { embedCommand } from './commands/embed.js';
 import { trainCommand } from './commands/train.js';
+import { evalCommand } from './commands/eval.js';
+import { predictCommand } from './commands/predict.js';
 
-const commands: Command[] = [infoCommand, checkCommand, dataCommand, embedCommand, trainCommand];
+const commands: Command[] = [infoCommand, checkCommand, dataCommand, embedCommand, trainCommand, evalCommand, predictCommand];
 
 function usage(): string {
   const lines = commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);

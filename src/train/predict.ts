@@ -42,6 +42,7 @@ export async function predictVolume(model: TrainableModel, image: ImageVolume, o
   const out = new Uint8Array(image.data.length);
   const { engine } = model.module;
   model.module.eval();
+  options.onProgress?.(0, slices.length);
   try {
     for (const [n, index] of slices.entries()) {
       options.signal?.throwIfAborted();

@@ -39,6 +39,8 @@ export interface RunStatus {
   config: RunConfig;
   status: 'training' | 'trained';
   classNames: string[];
+  /** The slicing axis the model was trained on (predictions slice along it). */
+  axis: 0 | 1 | 2;
   samples?: number;
   steps?: number;
   seconds?: { embedding: number; training: number };
@@ -141,7 +143,7 @@ export async function trainRun(config: RunConfig, runDir: string, options: { res
 
   const { dataset, split } = await loadSplit(config);
   const classNames = dataset.classNames;
-  const status: RunStatus = { config, status: 'training', classNames };
+  const status: RunStatus = { config, status: 'training', classNames, axis: split.axis };
   await writeStatus(runDir, status);
 
   const engine = options.engine ?? (await Engine.create());

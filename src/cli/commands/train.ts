@@ -31,6 +31,7 @@ embedding every labelled slice view once through the on-disk cache.
   --batch B            batch size (default 4)   --lr LR (default 5e-4)   --schedule constant|cosine
   --normalization N    minmax (default) | percentile:LO,HI | window:C,W | none (per slice)
   --checkpoint-every N steps between checkpoints (default ${DEFAULT_TRAIN_CONFIG.checkpointEvery}; one is always written at the end)
+  --test-stride N     autosam eval scores every N-th test slice (default 1: all)
   --unet-base C        UNet baseline's first-level channels (default 16; the reference's 64 is slow without a GPU)
   --cache DIR          embedding cache (default $AUTOSAM_CACHE or ~/.cache/autosam-webgpu/embeddings)
   --no-cache           do not read or write the embedding cache
@@ -47,7 +48,7 @@ export const trainCommand: Command = {
       views: { type: 'string' }, seed: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' },
       lr: { type: 'string' }, schedule: { type: 'string' }, normalization: { type: 'string' },
       'checkpoint-every': { type: 'string' }, 'unet-base': { type: 'string' }, cache: { type: 'string' },
-      'no-cache': { type: 'boolean' }, out: { type: 'string' }, resume: { type: 'boolean' },
+      'no-cache': { type: 'boolean' }, out: { type: 'string' }, resume: { type: 'boolean' }, 'test-stride': { type: 'string' },
     }, HELP);
     if (!parsed) return 0;
     const v = parsed.values;
@@ -107,7 +108,7 @@ async function configFromArgs(v: Values): Promise<RunConfig> {
     version: 1,
     data,
     split,
-    testStride: 1,
+    testStride: parseIntOption('--test-stride', str('test-stride'), 1, { min: 1, max: 100000 }),
     encoder: { name: encoderName, checkpoint: str('checkpoint'), weights: str('weights') },
     head: parseModelKind(str('head') ?? 'autosam'),
     normalization: str('normalization') ?? 'minmax',
