@@ -27,8 +27,11 @@ export class KernelRuntime {
   private profiling = false;
   private querySet: GPUQuerySet | null = null;
   private queryNames: string[] = [];
+  /** Per query pair: the pipeline key and workgroup counts, for profileDetail(). */
+  private queryDetails: string[] = [];
   private pendingProfiles: Promise<void>[] = [];
   private profile = new Map<string, KernelProfileEntry>();
+  private detail = new Map<string, KernelProfileEntry>();
   dispatchCount = 0;
   submitCount = 0;
 
@@ -123,6 +126,7 @@ export class KernelRuntime {
       if (this.queryNames.length + 2 > MAX_QUERIES) this.flush();
       const q = this.queryNames.length * 2;
       this.queryNames.push(spec.name);
+      this.queryDetails.push(`${kernelKey(spec)} [${spec.dispatch.join('x')}]x[${spec.workgroupSize.join('x')}]`);
       pass = this.currentEncoder().beginComputePass({
         timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: q, endOfPassWriteIndex: q + 1 },
       });
@@ -156,7 +160,9 @@ export class KernelRuntime {
       this.encoder.resolveQuerySet(this.querySet, 0, count, resolve, 0);
       this.encoder.copyBufferToBuffer(resolve, 0, readback, 0, count * 8);
       const names = this.queryNames;
+      const details = this.queryDetails;
       this.queryNames = [];
+      this.queryDetails = [];
       profileRead = async () => {
         await readback.mapAsync(MAP_READ);
         const t = new BigUint64Array(readback.getMappedRange().slice(0));
@@ -169,6 +175,10 @@ export class KernelRuntime {
           e.calls++;
           e.totalMs += ms;
           this.profile.set(name, e);
+          const d = this.detail.get(details[i]) ?? { name: details[i], calls: 0, totalMs: 0 };
+          d.calls++;
+          d.totalMs += ms;
+          this.detail.set(details[i], d);
         });
       };
     }
@@ -229,7 +239,13 @@ export class KernelRuntime {
     return [...this.profile.values()].sort((a, b) => b.totalMs - a.totalMs);
   }
 
+  /** profileReport() split by pipeline (name#hash of its WGSL) and dispatch size, to tell one family's shapes apart. */
+  profileDetail(): KernelProfileEntry[] {
+    return [...this.detail.values()].sort((a, b) => b.totalMs - a.totalMs);
+  }
+
   resetProfile(): void {
     this.profile.clear();
+    this.detail.clear();
   }
 }
