@@ -94,6 +94,7 @@ const CONV2D_FD_CASES: ConvCase[] = [
 const CONV_TRANSPOSE2D_FD_CASES: ConvCase[] = [
   { label: 'k2 s2 with bias (SAM upscaling)', xShape: [2, 4, 3, 3], wShape: [4, 3, 2, 2], bias: true, stride: [2, 2] },
   { label: 'k2 s2, no bias', xShape: [1, 4, 3, 4], wShape: [4, 3, 2, 2], bias: false, stride: [2, 2] },
+  { label: 'k3x2 s3x2, batch 3, odd channels (tiled weight gradient, unaligned matmul)', xShape: [3, 5, 3, 2], wShape: [5, 3, 3, 2], bias: true, stride: [3, 2] },
   { label: 'k3 s2 p1 outputPadding 1', xShape: [1, 4, 4, 5], wShape: [4, 3, 3, 3], bias: true, stride: [2, 2], padding: [1, 1], outputPadding: [1, 1] },
   { label: 'k3 s2 p1 op1 groups 2', xShape: [1, 4, 3, 4], wShape: [4, 2, 3, 3], bias: true, stride: [2, 2], padding: [1, 1], outputPadding: [1, 1], groups: 2 },
   { label: 'k3 s1 p1 depthwise (groups = Cin)', xShape: [2, 3, 4, 4], wShape: [3, 1, 3, 3], bias: true, padding: [1, 1], groups: 3 },
