@@ -37,6 +37,8 @@ export function binary(op: BinaryOpName, a: Tensor, b: Tensor): Tensor {
     ]);
   }
   return record(y, op, [a, b], (dy) => {
+    // d(a + b) is dy for both: no kernel, only a sum over broadcast dims, and nothing for an operand that needs no gradient.
+    if (op === 'add') return [a, b].map((t) => (!t.requiresGrad ? null : t.size === dy.size ? dy : sumToShape(dy.engine.copyAs(dy), t.shape)));
     // Full output-shaped gradients for both operands, then summed over broadcast dimensions.
     const da = a.engine.empty(out, 'f32'), db = a.engine.empty(out, 'f32');
     a.engine.runtime.run(binaryBackwardKernel({ op, aShape: a.shape, bShape: b.shape }), [
