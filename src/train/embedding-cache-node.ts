@@ -43,9 +43,14 @@ export class DiskEmbeddingStore implements EmbeddingStore {
   }
 
   async put(key: string, entry: EmbeddingEntry): Promise<void> {
+    await this.putEncoded(key, await encodeEntry(key, entry));
+  }
+
+  /** Stores an already encoded entry (encodeEntry's bytes). */
+  async putEncoded(key: string, bytes: Uint8Array): Promise<void> {
     const file = this.fileOf(key);
     await mkdir(path.dirname(file), { recursive: true });
-    await writeFileAtomic(file, await encodeEntry(key, entry));
+    await writeFileAtomic(file, bytes);
   }
 }
 
