@@ -4,7 +4,7 @@
 // recorded ops, so its gradient is exact.
 import type { Engine } from '../engine.js';
 import { ShapeError } from '../errors.js';
-import { reshape, permute } from '../ops/copy.js';
+import { permuteView } from '../ops/copy.js';
 import { mul } from '../ops/elementwise.js';
 import { matmul } from '../ops/matmul.js';
 import { softmax } from '../ops/softmax.js';
@@ -37,16 +37,15 @@ export class Attention extends Module {
     this.scale.dispose();
   }
 
+  // The reference's reshape + transpose pairs, each as one permuteView (no copy for the reshape).
   private separateHeads(x: Tensor): Tensor {
     const [b, n, c] = x.shape;
-    const split = reshape(x, [b, n, this.numHeads, c / this.numHeads]); // (B, N, heads, d)
-    return permute(split, [0, 2, 1, 3]); // (B, heads, N, d)
+    return permuteView(x, [b, n, this.numHeads, c / this.numHeads], [0, 2, 1, 3]); // (B, N, heads, d) -> (B, heads, N, d)
   }
 
   private recombineHeads(x: Tensor): Tensor {
     const [b, h, n, d] = x.shape;
-    const t = permute(x, [0, 2, 1, 3]); // (B, N, heads, d)
-    return reshape(t, [b, n, h * d]); // (B, N, heads * d)
+    return permuteView(x, [b, h, n, d], [0, 2, 1, 3], [b, n, h * d]); // (B, N, heads, d) -> (B, N, heads * d)
   }
 
   /** q: (B, Nq, C), k and v: (B, Nk, C) -> (B, Nq, C). */

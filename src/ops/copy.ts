@@ -73,6 +73,37 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   return record(permuted(x, normalized), op, [x], (dy) => [permuted(dy, inverse)]);
 }
 
+/**
+ * reshape(x, viewShape).permute(perm), then (optionally) reshaped to outShape, as one dispatch and one
+ * recorded node: no intermediate copy for the reshapes (which copy in this engine) and nothing extra
+ * kept alive for backward. Attention's head split and merge are this.
+ */
+export function permuteView(x: Tensor, viewShape: readonly number[], perm: readonly number[], outShape?: readonly number[]): Tensor {
+  const op = 'permuteView';
+  if (!isIntegerList(viewShape) || viewShape.some((d) => d < 0) || numel(viewShape) !== x.size) {
+    throw new ShapeError(`${op}: view [${viewShape.join(', ')}] does not hold the ${x.size} elements of ${shapeText(x)}`);
+  }
+  const valid = perm.length === viewShape.length && isIntegerList(perm) && [...perm].sort((a, b) => a - b).every((p, k) => p === k);
+  if (!valid) throw new ShapeError(`${op}: [${perm.join(', ')}] is not a permutation of the ${viewShape.length} dims of the view [${viewShape.join(', ')}]`);
+  const permutedView = permutedShape(viewShape, perm);
+  const finalShape = outShape ?? permutedView;
+  if (!isIntegerList(finalShape) || numel(finalShape) !== x.size) {
+    throw new ShapeError(`${op}: output shape [${finalShape.join(', ')}] does not hold the ${x.size} elements of ${shapeText(x)}`);
+  }
+  const inverse = new Array<number>(perm.length);
+  perm.forEach((p, k) => { inverse[p] = k; });
+  return record(permutedInto(x, viewShape, perm, finalShape), op, [x], (dy) => [permutedInto(dy, permutedView, inverse, x.shape)]);
+}
+
+/** The data of x read as viewShape, permuted by perm, in a new tensor of outShape (same size). */
+function permutedInto(x: Tensor, viewShape: readonly number[], perm: readonly number[], outShape: readonly number[]): Tensor {
+  const simple = simplifyPermutation(viewShape, perm);
+  if (simple.perm.length <= 1) return x.engine.copyAs(x, outShape);
+  const y = x.engine.empty(outShape, x.dtype);
+  if (y.size > 0) dispatch(permuteKernel({ shape: simple.shape, perm: simple.perm, dtype: x.dtype }), [x], y);
+  return y;
+}
+
 /** x.permute(perm) for a validated, non-negative perm. */
 function permuted(x: Tensor, perm: readonly number[]): Tensor {
   const outShape = permutedShape(x.shape, perm);

@@ -4,7 +4,7 @@ import {
   concatReference, padReference, paddedShape, permuteReference, permutedShape, resolveSlice, sliceBackwardReference, sliceReference,
 } from '../../src/kernels/copy.js';
 import { gatherBackwardReference, gatherReference } from '../../src/kernels/gather.js';
-import { concat, gather, pad, permute, reshape, slice } from '../../src/ops/copy.js';
+import { concat, gather, pad, permute, permuteView, reshape, slice } from '../../src/ops/copy.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import type { Engine } from '../../src/engine.js';
 import { randomArray, testEngine } from '../helpers/engine.js';
@@ -67,6 +67,37 @@ describe('permute backward', () => {
         .toEqual(permuteReference(dy, permutedShape(shape, p), inverse));
     });
   }
+});
+
+describe('permuteView (reshape, permute, reshape in one op)', () => {
+  // Attention's head split (B, N, heads*d) -> (B, heads, N, d) and merge back, on odd sizes.
+  const cases: [number[], number[], number[], number[] | undefined][] = [
+    [[2, 5, 6], [2, 5, 3, 2], [0, 2, 1, 3], undefined],
+    [[2, 3, 5, 2], [2, 3, 5, 2], [0, 2, 1, 3], [2, 5, 6]],
+    [[3, 4, 5], [3, 20], [1, 0], [20, 3, 1]],
+  ];
+  for (const [shape, view, perm, outShape] of cases) {
+    it(`[${shape}] as [${view}] by [${perm}]${outShape ? ` to [${outShape}]` : ''}`, async () => {
+      const engine = await testEngine();
+      const x = randomArray(prod(shape), 3);
+      const y = await engine.scopeAsync(async () => {
+        const t = permuteView(engine.tensor(x, shape), view, perm, outShape);
+        expect(t.shape).toEqual(outShape ?? permutedShape(view, perm));
+        return t.readFloat();
+      });
+      expect(y).toEqual(permuteReference(x, view, perm));
+      await checkGradients(engine, `permuteView ${perm}`, [{ data: randomArray(prod(shape), 2), shape }],
+        ([t]) => permuteView(t, view, perm, outShape), ([t]) => in64((v) => permuteReference(v, view, perm))(t), FD);
+    });
+  }
+  it('refuses views and output shapes of another size, and non-permutations', async () => {
+    const engine = await testEngine();
+    const t = engine.zeros([2, 6]);
+    expect(() => permuteView(t, [2, 5], [1, 0])).toThrow('permuteView: view [2, 5] does not hold the 12 elements');
+    expect(() => permuteView(t, [2, 3, 2], [0, 0, 1])).toThrow('is not a permutation');
+    expect(() => permuteView(t, [2, 3, 2], [0, 2, 1], [13])).toThrow('output shape [13]');
+    t.dispose();
+  });
 });
 
 describe('slice backward', () => {

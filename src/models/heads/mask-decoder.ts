@@ -12,7 +12,7 @@ import { ConvTranspose2d } from '../../nn/conv.js';
 import { SeededRandom } from '../../nn/init.js';
 import { LayerNorm2d, Linear } from '../../nn/layers.js';
 import { Module, ModuleList } from '../../nn/module.js';
-import { concat, permute, reshape, slice } from '../../ops/copy.js';
+import { concat, permuteView, reshape, slice } from '../../ops/copy.js';
 import { gelu } from '../../ops/elementwise.js';
 import { matmul } from '../../ops/matmul.js';
 import type { Tensor } from '../../tensor/tensor.js';
@@ -120,12 +120,12 @@ export class MaskDecoder extends Module {
     const tokens = reshape(repeat(classTokens, B, 0), [B * C, T, D]); // (B*C, T, D)
 
     // The image tokens once per image, then repeated per class: permuting before repeating moves C times less data.
-    const imageTokens = permute(reshape(imageEmbedding, [B, D, h * w]), [0, 2, 1]); // (B, h*w, D)
+    const imageTokens = permuteView(imageEmbedding, [B, D, h * w], [0, 2, 1]); // (B, h*w, D)
     const perClass = reshape(repeat(reshape(imageTokens, [B, 1, h * w * D]), C, 1), [B * C, h * w, D]); // (B*C, h*w, D)
 
     const [hs, keys] = this.transformer.forwardTokens(perClass, imagePeTokens, tokens); // (B*C, T, D), (B*C, h*w, D)
 
-    const src = reshape(permute(keys, [0, 2, 1]), [B * C, D, h, w]); // (B*C, D, h, w)
+    const src = permuteView(keys, keys.shape, [0, 2, 1], [B * C, D, h, w]); // (B*C, D, h, w)
     const upscaled = this.outputUpscaling.forward(src); // (B*C, D/8, 4h, 4w)
     const [, c8, H, W] = upscaled.shape;
     // Only the first mask token's mask is kept (multimask_output=False), so only its hypernetwork runs.
