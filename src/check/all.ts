@@ -9,5 +9,6 @@ import { convChecks } from './conv.js';
 import { gradientChecks } from './gradients.js';
 import { attentionChecks } from './attention.js';
 import type { KernelCheck } from './registry.js';
+import { unetOpChecks } from './unet-ops.js';
 
-export const ALL_CHECKS: KernelCheck[] = [...elementwiseChecks, ...matmulChecks, ...resizeChecks, ...copyChecks, ...reduceChecks, ...normalizationChecks, ...convChecks, ...attentionChecks, ...gradientChecks];
+export const ALL_CHECKS: KernelCheck[] = [...elementwiseChecks, ...matmulChecks, ...resizeChecks, ...copyChecks, ...reduceChecks, ...normalizationChecks, ...convChecks, ...attentionChecks, ...gradientChecks, ...unetOpChecks];
