@@ -8,8 +8,9 @@ import { embedCommand } from './commands/embed.js';
 import { trainCommand } from './commands/train.js';
 import { evalCommand } from './commands/eval.js';
 import { predictCommand } from './commands/predict.js';
+import { experimentCommand } from './commands/experiment.js';
 
-const commands: Command[] = [infoCommand, checkCommand, dataCommand, embedCommand, trainCommand, evalCommand, predictCommand];
+const commands: Command[] = [infoCommand, checkCommand, dataCommand, embedCommand, trainCommand, evalCommand, predictCommand, experimentCommand];
 
 function usage(): string {
   const lines = commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);

@@ -12,7 +12,8 @@ export interface RunConfig {
   split: SplitOptions;
   /** Evaluate only every n-th test slice (1 = all), to make quick runs quicker. */
   testStride: number;
-  encoder: { name: string; checkpoint?: string; weights?: string };
+  /** inputSize: SAM's input side when not the encoder's own (MobileSAM: 512 for speed). */
+  encoder: { name: string; checkpoint?: string; weights?: string; inputSize?: number };
   head: ModelKind;
   /** Intensity normalisation per slice, as text (parseNormalization). */
   normalization: string;

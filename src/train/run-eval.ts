@@ -17,7 +17,7 @@ import type { HostTensor } from '../nn/module.js';
 import { DiskEmbeddingStore, writeFileAtomic } from './embedding-cache-node.js';
 import type { EmbeddingStore } from './embedding-cache.js';
 import type { FrozenEncoder } from './frozen-encoder.js';
-import { loadFrozenEncoder } from './frozen-encoder-node.js';
+import { encoderChoice, loadFrozenEncoder } from './frozen-encoder-node.js';
 import type { TrainableModel } from './model.js';
 import { usesEncoder } from './models.js';
 import { normalizationOf, type RunConfig } from './run-config.js';
@@ -65,7 +65,7 @@ async function withRunModel<T>(runDir: string, hooks: ApplyHooks, fn: (ctx: { st
     model = await loadTrainedModel(engine, runDir, status);
     if (ownsEncoder) {
       const e = status.config.encoder;
-      encoder = await loadFrozenEncoder(engine, { encoder: e.name, checkpoint: e.checkpoint, weights: e.weights });
+      encoder = await loadFrozenEncoder(engine, encoderChoice(e));
     }
     return await fn({ status, model, encoder: needEncoder ? encoder : null, store: hooks.store ?? new DiskEmbeddingStore() });
   } finally {

@@ -18,7 +18,7 @@ import type { HostTensor } from '../nn/module.js';
 import { DiskEmbeddingStore, writeFileAtomic } from './embedding-cache-node.js';
 import type { EmbeddingStore } from './embedding-cache.js';
 import type { EmbedProgress, FrozenEncoder } from './frozen-encoder.js';
-import { loadFrozenEncoder } from './frozen-encoder-node.js';
+import { encoderChoice, loadFrozenEncoder } from './frozen-encoder-node.js';
 import type { Sample, TrainableModel } from './model.js';
 import { createTrainable, usesEncoder } from './models.js';
 import { normalizationOf, runFingerprint, validateRunConfig, type RunConfig } from './run-config.js';
@@ -151,7 +151,7 @@ export async function trainRun(config: RunConfig, runDir: string, options: { res
   const ownsEncoder = !encoder && usesEncoder(config.head);
   try {
     const t0 = performance.now();
-    if (ownsEncoder) encoder = await loadFrozenEncoder(engine, { encoder: config.encoder.name, checkpoint: config.encoder.checkpoint, weights: config.encoder.weights });
+    if (ownsEncoder) encoder = await loadFrozenEncoder(engine, encoderChoice(config.encoder));
     const store = options.store ?? new DiskEmbeddingStore();
     const sampleOptions = { axis: split.axis, normalization: normalizationOf(config), size: config.size, views: config.views, seed: config.train.seed };
     log(`data: ${dataset.name}; ${split.train.reduce((n, p) => n + (p.slices?.length ?? 0), 0) || split.train.length + ' volume(s)'} labelled slice(s), ${config.views} augmented view(s) each`);

