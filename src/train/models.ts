@@ -2,7 +2,9 @@
 // the frozen encoder's embedding) and the UNet baseline (input: the image itself).
 import type { Engine } from '../engine.js';
 import { UsageError } from '../errors.js';
-import { createHead, type HeadKind, type SegmentationHead, AutoSamHead } from '../models/heads/index.js';
+import {
+  AutoSamHead, autoSamHeadConfig, CnnHead, cnnHeadConfig, LinearHead, linearHeadConfig, type HeadKind, type SegmentationHead,
+} from '../models/heads/index.js';
 import type { HostTensor } from '../nn/module.js';
 import type { TrainableModel } from './model.js';
 
@@ -51,13 +53,21 @@ export function initAutoSamHeadFromSam(head: AutoSamHead, samDecoder: Map<string
 
 export interface ModelOptions {
   seed: number;
-  /** SAM mask-decoder weights for the AutoSAM head (mask_decoder.* names). */
+  /** Channels of the encoder's embedding: 256 for every SAM encoder; small test configurations differ. */
+  embedChannels?: number;
+  /** SAM mask-decoder weights for the AutoSAM head (mask_decoder.* names); used when the widths agree. */
   samDecoder?: Map<string, HostTensor>;
 }
 
+/** A head with the reference's sizes, its input width set to the embedding's channel count. */
 export function createTrainable(engine: Engine, kind: ModelKind, numClasses: number, options: ModelOptions): TrainableModel {
+  const d = options.embedChannels ?? 256;
   if (kind === 'unet') throw new UsageError('the UNet baseline is created by createUnetModel');
-  const head = createHead(engine, kind, numClasses, options.seed);
-  if (head instanceof AutoSamHead && options.samDecoder) initAutoSamHeadFromSam(head, options.samDecoder);
+  if (kind === 'linear') return headModel(new LinearHead(engine, linearHeadConfig(numClasses, { embDim: d }), options.seed));
+  if (kind === 'cnn') return headModel(new CnnHead(engine, cnnHeadConfig(numClasses, { embedDim: d }), options.seed));
+  if (!(d % 16 === 0)) throw new UsageError(`the AutoSAM head needs an embedding width divisible by 16, got ${d}`);
+  const head = new AutoSamHead(engine, autoSamHeadConfig(numClasses, { transformerDim: d }), options.seed);
+  // SAM's decoder is 256 wide: it initialises the head only when the encoder's embedding is too.
+  if (options.samDecoder && d === 256) initAutoSamHeadFromSam(head, options.samDecoder);
   return headModel(head);
 }

@@ -43,7 +43,7 @@ export async function loadTrainedModel(engine: Engine, runDir: string, status: R
     if (!(t.data instanceof Float32Array)) throw new FormatError(`${file}: ${k} is ${t.dtype}, expected float32`);
     tensors.set(k, { shape: t.shape, data: t.data });
   }
-  const model = await buildModel(engine, { ...status.config, encoder: { ...status.config.encoder } }, status.classNames.length);
+  const model = await buildModel(engine, status.config, status.classNames.length, status.inputChannels ?? (status.config.head === 'unet' ? 1 : 256));
   try {
     model.module.loadStateDict(tensors);
   } catch (err) {

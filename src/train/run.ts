@@ -8,7 +8,7 @@ import { numClasses, type Dataset } from '../data/dataset.js';
 import { loadDatasetFromDisk } from '../data/sources-node.js';
 import { splitDataset, type CaseSlices, type DatasetSplit } from '../data/split.js';
 import { Engine } from '../engine.js';
-import { FormatError, UsageError } from '../errors.js';
+import { DataError, FormatError, UsageError } from '../errors.js';
 import { writeSafetensors } from '../io/safetensors-write.js';
 import { readOnnx } from '../io/onnx.js';
 import { loadCheckpoint, selectPart, asHostTensors } from '../io/checkpoint.js';
@@ -41,6 +41,8 @@ export interface RunStatus {
   classNames: string[];
   /** The slicing axis the model was trained on (predictions slice along it). */
   axis: 0 | 1 | 2;
+  /** Channels of the model's input: the embedding's (256 for SAM encoders) or the image's (1). */
+  inputChannels?: number;
   samples?: number;
   steps?: number;
   seconds?: { embedding: number; training: number };
@@ -93,10 +95,10 @@ export async function samDecoderWeights(config: RunConfig): Promise<Map<string, 
   return samDecoderStateDictFromOnnx(readOnnx(await readFile(file), file));
 }
 
-export async function buildModel(engine: Engine, config: RunConfig, classes: number): Promise<TrainableModel> {
+export async function buildModel(engine: Engine, config: RunConfig, classes: number, inputChannels: number): Promise<TrainableModel> {
   if (config.head === 'unet') return createUnetModel(engine, classes, { seed: config.train.seed, baseChannels: config.unetBase });
-  const samDecoder = config.head === 'autosam' ? await samDecoderWeights(config) : undefined;
-  return createTrainable(engine, config.head, classes, { seed: config.train.seed, samDecoder });
+  const samDecoder = config.head === 'autosam' && inputChannels === 256 ? await samDecoderWeights(config) : undefined;
+  return createTrainable(engine, config.head, classes, { seed: config.train.seed, samDecoder, embedChannels: inputChannels });
 }
 
 export async function loadSplit(config: RunConfig): Promise<{ dataset: Dataset; split: DatasetSplit }> {
@@ -159,7 +161,10 @@ export async function trainRun(config: RunConfig, runDir: string, options: { res
     const samples: Sample[] = await trainingSamples(split.train, sampleOptions, usesEncoder(config.head) && encoder ? { encoder, store, onEmbed: options.onEmbed, signal: options.signal } : null);
     const embeddingSeconds = (performance.now() - t0) / 1000;
 
-    const model = await buildModel(engine, config, numClasses(dataset));
+    if (samples.length === 0) throw new DataError(`${config.data}: the split's training part holds no labelled slice`);
+    const inputChannels = samples[0].inputShape[0];
+    status.inputChannels = inputChannels;
+    const model = await buildModel(engine, config, numClasses(dataset), inputChannels);
     try {
       const fingerprint = runFingerprint(config);
       let resume: { position: TrainPosition; prepareOptimizer(o: import('./optim.js').Adam): void } | undefined;
