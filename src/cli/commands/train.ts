@@ -1,6 +1,9 @@
 import { parseSplitSpec, type SplitOptions } from '../../data/split.js';
 import { loadDatasetFromDisk } from '../../data/sources-node.js';
-import { UsageError } from '../../errors.js';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { DeviceError, UsageError } from '../../errors.js';
+import { NonFiniteError } from '../../train/trainer.js';
 import { DiskEmbeddingStore } from '../../train/embedding-cache-node.js';
 import { NullEmbeddingStore } from '../../train/embedding-cache.js';
 import { parseModelKind } from '../../train/models.js';
@@ -68,7 +71,7 @@ export const trainCommand: Command = {
     let embedBar: ProgressBar | null = null;
     let stepBar: ProgressBar | null = null;
     let firstStep: number | undefined;
-    const status = await trainRun(config, v.out, {
+    const status = await trainRun(config, v.out!, {
       resume: v.resume,
       store,
       log: (line) => console.error(line),
@@ -82,6 +85,15 @@ export const trainCommand: Command = {
         stepBar ??= new ProgressBar('training ', info.totalSteps - firstStep + 1);
         stepBar.update(info.step - firstStep + 1, `epoch ${info.epoch + 1} loss ${info.loss.toFixed(4)}`);
       },
+    }).catch((err: unknown) => {
+      // What was lost and how to continue: the checkpoint is written atomically, so it is always whole.
+      if (err instanceof DeviceError || err instanceof NonFiniteError) {
+        const kept = existsSync(path.join(v.out!, RUN_FILES.checkpoint));
+        err.message += kept
+          ? `\nThe last checkpoint in ${v.out} is intact: continue with  autosam train --out ${v.out} --resume${err instanceof NonFiniteError ? '  (after lowering the lr or fixing the data: a resume repeats the same steps)' : ''}`
+          : `\nNo checkpoint had been written yet (every ${config.train.checkpointEvery} steps); the embeddings are cached, so a new run starts quickly.`;
+      }
+      throw err;
     });
     console.log(`${v.out}: ${config.head} head trained for ${status.steps} steps on ${status.samples} samples (final loss ${status.finalLoss?.toFixed(4)}); weights in ${v.out}/${RUN_FILES.weights}`);
     return 0;
