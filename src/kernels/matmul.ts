@@ -37,6 +37,18 @@ export const DEFAULT_TILING: MatmulTiling = { TM: 4, TN: 8, WX: 8, WY: 8 };
 
 const ACTIVATION_CODE: Record<Activation, number> = { none: 0, relu: 1, gelu: 2 };
 
+/** The epilogue's activation on a vec4, chosen by the `dims.activation` uniform (shared with matmul-subgroup.ts). */
+export const MATMUL_ACTIVATE_WGSL = `fn activate(v: vec4<f32>) -> vec4<f32> {
+  switch (dims.activation) {
+    case 1u: { return max(v, vec4<f32>(0.0)); }
+    case 2u: { return 0.5 * v * (vec4<f32>(1.0) + vec4<f32>(erf_(v.x * 0.7071067811865476), erf_(v.y * 0.7071067811865476), erf_(v.z * 0.7071067811865476), erf_(v.w * 0.7071067811865476))); }
+    default: { return v; }
+  }
+}`;
+
+/** The uniform block every matmul kernel reads (see matmulUniforms). */
+export const MATMUL_DIMS_WGSL = 'struct Dims { M: u32, N: u32, K: u32, aBatchStride: u32, bBatchStride: u32, hasBias: u32, hasResidual: u32, activation: u32 }';
+
 /** The vec4 kernel needs every operand's contiguous dimension to be a multiple of 4. */
 export function matmulVectorizable(p: Pick<MatmulParams, 'M' | 'N' | 'K' | 'transA' | 'transB'>): boolean {
   return (p.transA ? p.M : p.K) % 4 === 0 && (p.transB ? p.K : p.N) % 4 === 0 && p.N % 4 === 0;
@@ -148,16 +160,10 @@ export function matmulKernel(p: MatmulParams, tiling: MatmulTiling = DEFAULT_TIL
     store.push('}');
   }
 
-  const wgsl = `struct Dims { M: u32, N: u32, K: u32, aBatchStride: u32, bBatchStride: u32, hasBias: u32, hasResidual: u32, activation: u32 }
+  const wgsl = `${MATMUL_DIMS_WGSL}
 ${bindingDecls(decls)}
 ${WGSL_MATH_HELPERS}
-fn activate(v: vec4<f32>) -> vec4<f32> {
-  switch (dims.activation) {
-    case 1u: { return max(v, vec4<f32>(0.0)); }
-    case 2u: { return 0.5 * v * (vec4<f32>(1.0) + vec4<f32>(erf_(v.x * 0.7071067811865476), erf_(v.y * 0.7071067811865476), erf_(v.z * 0.7071067811865476), erf_(v.w * 0.7071067811865476))); }
-    default: { return v; }
-  }
-}
+${MATMUL_ACTIVATE_WGSL}
 @compute @workgroup_size(${WX}, ${WY}, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let n0 = gid.x * ${TN}u;

@@ -9,10 +9,11 @@ import {
 import { conv2dKernel, conv2dOutputShape, type Conv2dGeometry } from '../kernels/conv2d.js';
 import { convTranspose2dKernel, convTranspose2dOutputShape, isNonOverlappingTranspose, type ConvTranspose2dGeometry } from '../kernels/conv-transpose2d.js';
 import { permuteKernel, simplifyPermutation } from '../kernels/copy.js';
-import { DEFAULT_TILING, matmulKernel, matmulUniforms, type MatmulParams } from '../kernels/matmul.js';
+import { matmulUniforms, type MatmulParams } from '../kernels/matmul.js';
 import { reduceKernel, reduceView, rowLayoutFor } from '../kernels/reduce.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { slice } from './copy.js';
+import { matmulKernelFor } from './matmul.js';
 
 /** Gradients of y = conv2d(x, w, bias) for dy (N, Cout, Ho, Wo): [dx, dw, dbias], null where not required. */
 export function conv2dBackward(x: Tensor, w: Tensor, bias: Tensor | null, dy: Tensor, g: Conv2dGeometry): (Tensor | null)[] {
@@ -92,7 +93,7 @@ function tiledTransposeWeightGrad(x: Tensor, dy: Tensor, wShape: readonly number
   };
   const perImage = engine.empty([batch, cin, cols], 'f32');
   const placeholder = engine.placeholderBuffer;
-  engine.runtime.run(matmulKernel(p, DEFAULT_TILING), [
+  engine.runtime.run(matmulKernelFor(engine, p), [
     { buffer: x.buffer }, { buffer: dyTiles.buffer }, { buffer: placeholder }, { buffer: placeholder }, { buffer: perImage.buffer, write: true },
   ], matmulUniforms(p));
   dyTiles.dispose();

@@ -1,7 +1,10 @@
 // matmul with fused epilogue: act(opA(a) @ opB(b) + bias) + residual, and its backward.
 import { ShapeError } from '../errors.js';
 import { needsGrad, record } from '../graph/autograd.js';
+import type { KernelSpec } from '../kernels/kernel.js';
 import { DEFAULT_TILING, matmulKernel, matmulUniforms, type Activation, type MatmulParams } from '../kernels/matmul.js';
+import { SUBGROUP_LANES, subgroupMatmulKernel, subgroupMatmulSupported } from '../kernels/matmul-subgroup.js';
+import type { Engine } from '../engine.js';
 import { numel } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { sumToShape } from './broadcast.js';
@@ -64,11 +67,37 @@ function plan(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias: Tens
   return { params, outShape, batch, aBatch, bBatch };
 }
 
+const subgroupEngines = new WeakMap<Engine, boolean>();
+
+/**
+ * The subgroup kernel only where it pays and is correct: software adapters (llvmpipe, where it is
+ * 4-5x faster; on a discrete GPU it would be a slow 8-lane workgroup) whose subgroups are exactly
+ * 8 wide (the kernel broadcasts from lanes 0-7 of an 8-invocation workgroup).
+ */
+function subgroupMatmulOn(engine: Engine): boolean {
+  let ok = subgroupEngines.get(engine);
+  if (ok === undefined) {
+    const info = engine.device.adapterInfo as GPUAdapterInfo | undefined;
+    ok = engine.report.isSoftware && engine.device.features.has('subgroups') &&
+      info?.subgroupMinSize === SUBGROUP_LANES && info?.subgroupMaxSize === SUBGROUP_LANES;
+    subgroupEngines.set(engine, ok);
+  }
+  return ok;
+}
+
+/**
+ * The kernel for these params on this engine: bindings (A, B, Bias, R, C) and uniforms
+ * (matmulUniforms) are the same for both, so callers need not know which one runs.
+ */
+export function matmulKernelFor(engine: Engine, p: MatmulParams): KernelSpec {
+  return subgroupMatmulOn(engine) && subgroupMatmulSupported(p) ? subgroupMatmulKernel(p) : matmulKernel(p, DEFAULT_TILING);
+}
+
 function dispatch(a: Tensor, b: Tensor, bias: Tensor | null, residual: Tensor | null, p: Plan): Tensor {
   const out = a.engine.empty(p.outShape, 'f32');
   if (out.size === 0) return out;
   const placeholder = a.engine.placeholderBuffer;
-  a.engine.runtime.run(matmulKernel(p.params, DEFAULT_TILING), [
+  a.engine.runtime.run(matmulKernelFor(a.engine, p.params), [
     { buffer: a.buffer }, { buffer: b.buffer },
     { buffer: bias?.buffer ?? placeholder }, { buffer: residual?.buffer ?? placeholder },
     { buffer: out.buffer, write: true },
@@ -125,7 +154,7 @@ function raw(x: Tensor, y: Tensor, t: { transA: boolean; transB: boolean }, xBat
   const params: MatmulParams = { batch, M, N, K, ...t, batchA: xBatch, batchB: yBatch, bias: false, residual: false, activation: 'none' };
   const out = x.engine.empty([batch, M, N], 'f32');
   const placeholder = x.engine.placeholderBuffer;
-  x.engine.runtime.run(matmulKernel(params, DEFAULT_TILING), [
+  x.engine.runtime.run(matmulKernelFor(x.engine, params), [
     { buffer: x.buffer }, { buffer: y.buffer }, { buffer: placeholder }, { buffer: placeholder }, { buffer: out.buffer, write: true },
   ], matmulUniforms(params));
   return out;

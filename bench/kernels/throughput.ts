@@ -1,0 +1,260 @@
+// Throughput of the matmul and convolution kernels at the shapes the product runs (MobileSAM encoder,
+// the heads' training steps, the UNet baseline), forward and backward, in GFLOP/s = 2 * MACs / time.
+// Each case is checked first against float64 sums at sampled output elements, then timed: the check
+// run compiles the pipelines (the warm-up), then `--runs` timed runs (default 3), median reported.
+//
+//   node bench/kernels/run-throughput.mjs [--filter=matmul,conv2d] [--runs=3] [--out=bench/results/x.json] [--label=after]
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { adapterName } from '../../src/device/device.js';
+import { Engine } from '../../src/engine.js';
+import type { Conv2dGeometry } from '../../src/kernels/conv2d.js';
+import type { ConvTranspose2dGeometry } from '../../src/kernels/conv-transpose2d.js';
+import { conv2d, convTranspose2d } from '../../src/ops/conv.js';
+import { conv2dBackward, convTranspose2dBackward } from '../../src/ops/conv-backward.js';
+import { matmul } from '../../src/ops/matmul.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
+import { compareValues, median, seededArray } from './measure.js';
+
+interface Case {
+  name: string;
+  /** Multiply-adds of one run. */
+  macs: number;
+  /** Builds the inputs; returns the run (its output tensors) and the sampled check. */
+  prepare(engine: Engine): { run(): Tensor[]; check(outs: Float32Array[]): { maxAbsErr: number; ok: boolean; atol: number }; dispose(): void };
+}
+
+const SAMPLES = 48;
+
+function samples(n: number, seed: number): number[] {
+  const r = seededArray(SAMPLES, seed, 0, 1);
+  return [0, n - 1, ...Array.from(r, (v) => Math.floor(v * n))];
+}
+
+// ---- matmul ---------------------------------------------------------------------------------
+
+function matmulCase(batch: number, M: number, K: number, N: number, transA: boolean, transB: boolean, label: string): Case {
+  return {
+    name: `matmul ${label} ${batch > 1 ? `${batch}x` : ''}(${M},${K},${N})${transA ? ' Aᵀ' : ''}${transB ? ' Bᵀ' : ''}`,
+    macs: batch * M * N * K,
+    prepare(engine) {
+      const a = seededArray(batch * M * K, M + K, -1, 1), b = seededArray(batch * K * N, N + 7, -1, 1);
+      const ta = engine.tensor(a, transA ? [batch, K, M] : [batch, M, K]), tb = engine.tensor(b, transB ? [batch, N, K] : [batch, K, N]);
+      const A = (bt: number, m: number, k: number) => a[bt * M * K + (transA ? k * M + m : m * K + k)];
+      const B = (bt: number, k: number, n: number) => b[bt * K * N + (transB ? n * K + k : k * N + n)];
+      return {
+        run: () => [matmul(ta, tb, { transA, transB })],
+        check: ([y]) => {
+          const idx = samples(batch * M * N, M + N), expected = idx.map((o) => {
+            const bt = Math.floor(o / (M * N)), m = Math.floor((o % (M * N)) / N), n = o % N;
+            let s = 0;
+            for (let k = 0; k < K; k++) s += A(bt, m, k) * B(bt, k, n);
+            return s;
+          });
+          const atol = 2e-6 * K;
+          return { ...compareValues(y, expected, atol, 0, idx), atol };
+        },
+        dispose: () => { ta.dispose(); tb.dispose(); },
+      };
+    },
+  };
+}
+
+/** The forward C = A B and the two products of its backward: dA = dC Bᵀ, dB = Aᵀ dC. */
+function matmulFamily(M: number, K: number, N: number, label: string): Case[] {
+  return [
+    matmulCase(1, M, K, N, false, false, label),
+    matmulCase(1, M, N, K, false, true, `${label} dA`),
+    matmulCase(1, K, M, N, true, false, `${label} dB`),
+  ];
+}
+
+// ---- conv2d (3x3, padding 1) and its gradients ------------------------------------------------
+
+type ConvPart = 'forward' | 'dx' | 'dw';
+
+function convCase(batch: number, cin: number, cout: number, size: number, part: ConvPart): Case {
+  const H = size, W = size, g: Conv2dGeometry = { xShape: [batch, cin, H, W], wShape: [cout, cin, 3, 3], stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 };
+  const X = (b: number, c: number, y: number, x: number, xs: Float32Array) => (y < 0 || y >= H || x < 0 || x >= W ? 0 : xs[((b * cin + c) * H + y) * W + x]);
+  return {
+    name: `conv2d 3x3 ${part} B${batch} ${cin}->${cout} ${size}x${size}`,
+    macs: batch * cout * cin * 9 * H * W,
+    prepare(engine) {
+      const s = (cin * 9) ** -0.5;
+      const x = seededArray(batch * cin * H * W, cin + size, -1, 1), w = seededArray(cout * cin * 9, cout + 3, -s, s);
+      const dy = seededArray(batch * cout * H * W, cout + 5, -1, 1);
+      const tx = engine.tensor(x, g.xShape), tw = engine.tensor(w, g.wShape), tdy = engine.tensor(dy, [batch, cout, H, W]);
+      tx.requiresGrad = part === 'dx';
+      tw.requiresGrad = part === 'dw';
+      const run = (): Tensor[] => {
+        if (part === 'forward') return [conv2d(tx, tw, null, { padding: 1 })];
+        const [dx, dw] = conv2dBackward(tx, tw, null, tdy, g);
+        return [(part === 'dx' ? dx : dw)!];
+      };
+      const check = ([out]: Float32Array[]) => {
+        let idx: number[], expected: number[], terms: number;
+        if (part === 'forward') {
+          idx = samples(batch * cout * H * W, 11); terms = cin * 9;
+          expected = idx.map((o) => {
+            const b = Math.floor(o / (cout * H * W)), co = Math.floor(o / (H * W)) % cout, y = Math.floor(o / W) % H, xx = o % W;
+            let acc = 0;
+            for (let c = 0; c < cin; c++) for (let ky = 0; ky < 3; ky++) for (let kx = 0; kx < 3; kx++) acc += X(b, c, y + ky - 1, xx + kx - 1, x) * w[((co * cin + c) * 3 + ky) * 3 + kx];
+            return acc;
+          });
+        } else if (part === 'dx') {
+          idx = samples(batch * cin * H * W, 12); terms = cout * 9;
+          expected = idx.map((o) => {
+            const b = Math.floor(o / (cin * H * W)), c = Math.floor(o / (H * W)) % cin, y = Math.floor(o / W) % H, xx = o % W;
+            let acc = 0;
+            for (let co = 0; co < cout; co++) {
+              for (let ky = 0; ky < 3; ky++) {
+                for (let kx = 0; kx < 3; kx++) {
+                  const oy = y - ky + 1, ox = xx - kx + 1;
+                  if (oy >= 0 && oy < H && ox >= 0 && ox < W) acc += dy[((b * cout + co) * H + oy) * W + ox] * w[((co * cin + c) * 3 + ky) * 3 + kx];
+                }
+              }
+            }
+            return acc;
+          });
+        } else {
+          idx = samples(cout * cin * 9, 13); terms = batch * H * W;
+          expected = idx.map((o) => {
+            const co = Math.floor(o / (cin * 9)), c = Math.floor(o / 9) % cin, ky = Math.floor(o / 3) % 3, kx = o % 3;
+            let acc = 0;
+            for (let b = 0; b < batch; b++) for (let oy = 0; oy < H; oy++) for (let ox = 0; ox < W; ox++) acc += dy[((b * cout + co) * H + oy) * W + ox] * X(b, c, oy + ky - 1, ox + kx - 1, x);
+            return acc;
+          });
+        }
+        const atol = 4e-6 * Math.sqrt(terms) + 2e-7 * terms * (part === 'forward' ? s : 1);
+        return { ...compareValues(out, expected, atol, 0, idx), atol };
+      };
+      return { run, check, dispose: () => { tx.dispose(); tw.dispose(); tdy.dispose(); } };
+    },
+  };
+}
+
+// ---- conv-transpose 2x2 stride 2 and its gradients -----------------------------------------------
+
+function convTransposeCase(batch: number, cin: number, cout: number, size: number, part: ConvPart): Case {
+  const H = size, W = size, Ho = 2 * H, Wo = 2 * W;
+  const g: ConvTranspose2dGeometry = { xShape: [batch, cin, H, W], wShape: [cin, cout, 2, 2], stride: [2, 2], padding: [0, 0], outputPadding: [0, 0], dilation: [1, 1], groups: 1 };
+  return {
+    name: `convT 2x2s2 ${part} B${batch} ${cin}->${cout} ${size}x${size}`,
+    macs: batch * cin * cout * 4 * H * W,
+    prepare(engine) {
+      const s = cin ** -0.5;
+      const x = seededArray(batch * cin * H * W, cin + size + 1, -1, 1), w = seededArray(cin * cout * 4, cout + 9, -s, s);
+      const dy = seededArray(batch * cout * Ho * Wo, cout + 15, -1, 1);
+      const tx = engine.tensor(x, g.xShape), tw = engine.tensor(w, g.wShape), tdy = engine.tensor(dy, [batch, cout, Ho, Wo]);
+      tx.requiresGrad = part === 'dx';
+      tw.requiresGrad = part === 'dw';
+      const run = (): Tensor[] => {
+        if (part === 'forward') return [convTranspose2d(tx, tw, null, { stride: 2 })];
+        const [dx, dw] = convTranspose2dBackward(tx, tw, null, tdy, g);
+        return [(part === 'dx' ? dx : dw)!];
+      };
+      const check = ([out]: Float32Array[]) => {
+        let idx: number[], expected: number[], terms: number;
+        if (part === 'forward') {
+          idx = samples(batch * cout * Ho * Wo, 21); terms = cin;
+          expected = idx.map((o) => {
+            const b = Math.floor(o / (cout * Ho * Wo)), co = Math.floor(o / (Ho * Wo)) % cout, oy = Math.floor(o / Wo) % Ho, ox = o % Wo;
+            let acc = 0;
+            for (let c = 0; c < cin; c++) acc += x[((b * cin + c) * H + (oy >> 1)) * W + (ox >> 1)] * w[((c * cout + co) * 2 + (oy & 1)) * 2 + (ox & 1)];
+            return acc;
+          });
+        } else if (part === 'dx') {
+          idx = samples(batch * cin * H * W, 22); terms = cout * 4;
+          expected = idx.map((o) => {
+            const b = Math.floor(o / (cin * H * W)), c = Math.floor(o / (H * W)) % cin, iy = Math.floor(o / W) % H, ix = o % W;
+            let acc = 0;
+            for (let co = 0; co < cout; co++) for (let ky = 0; ky < 2; ky++) for (let kx = 0; kx < 2; kx++) acc += dy[((b * cout + co) * Ho + 2 * iy + ky) * Wo + 2 * ix + kx] * w[((c * cout + co) * 2 + ky) * 2 + kx];
+            return acc;
+          });
+        } else {
+          idx = samples(cin * cout * 4, 23); terms = batch * H * W;
+          expected = idx.map((o) => {
+            const c = Math.floor(o / (cout * 4)), co = Math.floor(o / 4) % cout, ky = Math.floor(o / 2) % 2, kx = o % 2;
+            let acc = 0;
+            for (let b = 0; b < batch; b++) for (let iy = 0; iy < H; iy++) for (let ix = 0; ix < W; ix++) acc += x[((b * cin + c) * H + iy) * W + ix] * dy[((b * cout + co) * Ho + 2 * iy + ky) * Wo + 2 * ix + kx];
+            return acc;
+          });
+        }
+        const atol = 4e-6 * Math.sqrt(terms) + 2e-7 * terms;
+        return { ...compareValues(out, expected, atol, 0, idx), atol };
+      };
+      return { run, check, dispose: () => { tx.dispose(); tw.dispose(); tdy.dispose(); } };
+    },
+  };
+}
+
+export function throughputCases(): Case[] {
+  const parts: ConvPart[] = ['forward', 'dx', 'dw'];
+  return [
+    ...matmulFamily(65536, 256, 128, 'tall'),
+    ...matmulFamily(16384, 256, 2048, 'wide'),
+    matmulCase(1, 1024, 1024, 1024, false, false, 'square'),
+    matmulCase(96, 4096, 16, 3, false, false, 'attention-like'),
+    matmulCase(96, 4096, 16, 4, false, false, 'attention-like'),
+    matmulCase(96, 4096, 16, 16, false, true, 'attention-like'),
+    ...parts.map((p) => convCase(1, 64, 64, 256, p)),
+    ...parts.map((p) => convCase(1, 1024, 1024, 64, p)),
+    ...parts.map((p) => convCase(4, 16, 16, 128, p)),
+    ...parts.map((p) => convCase(4, 3, 16, 128, p)),
+    ...parts.map((p) => convTransposeCase(24, 256, 64, 64, p)),
+    ...parts.map((p) => convTransposeCase(24, 64, 32, 128, p)),
+  ];
+}
+
+interface Result { name: string; macs: number; gflops?: number; medianMs?: number; runsMs?: number[]; firstRunMs?: number; maxAbsErr?: number; atol?: number; error?: string }
+
+async function main(): Promise<void> {
+  const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+  const filters = args.filter ? args.filter.split(',') : [];
+  const runs = Number(args.runs ?? 3);
+  const engine = await Engine.create();
+  const log = (s: string) => console.log(`[throughput] ${s}`);
+  log(`adapter: ${adapterName(engine.report)}; LP_NUM_THREADS=${process.env.LP_NUM_THREADS ?? '(default)'}; load ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+  const results: Result[] = [];
+  for (const c of throughputCases().filter((c) => !filters.length || filters.some((f) => c.name.includes(f)))) {
+    const r: Result = { name: c.name, macs: c.macs };
+    results.push(r);
+    let prepared: ReturnType<Case['prepare']> | null = null;
+    try {
+      prepared = c.prepare(engine);
+      let t0 = performance.now();
+      const outs = prepared.run();
+      const host = await Promise.all(outs.map((t) => t.readFloat()));
+      r.firstRunMs = performance.now() - t0;
+      outs.forEach((t) => t.dispose());
+      const chk = prepared.check(host);
+      r.maxAbsErr = chk.maxAbsErr;
+      r.atol = chk.atol;
+      if (!chk.ok) throw new Error(`check failed: max |err| ${chk.maxAbsErr} > atol ${chk.atol}`);
+      const times: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        t0 = performance.now();
+        const o = prepared.run();
+        await engine.sync();
+        times.push(performance.now() - t0);
+        o.forEach((t) => t.dispose());
+      }
+      r.runsMs = times.map((t) => Math.round(t * 10) / 10);
+      r.medianMs = median(times);
+      r.gflops = (2 * c.macs) / (r.medianMs * 1e6);
+      log(`${c.name}: ${r.gflops.toFixed(2)} GFLOP/s (median ${r.medianMs.toFixed(1)} ms of [${r.runsMs.join(', ')}], first ${r.firstRunMs.toFixed(0)} ms, max err ${r.maxAbsErr.toExponential(1)} <= ${r.atol.toExponential(1)})`);
+    } catch (err) {
+      r.error = (err as Error).message;
+      log(`${c.name}: ERROR ${r.error}`);
+    } finally {
+      prepared?.dispose();
+    }
+  }
+  if (args.out) {
+    writeFileSync(args.out, JSON.stringify({ label: args.label ?? null, adapter: adapterName(engine.report), date: new Date().toISOString(), loadAverage: os.loadavg(), results }, null, 1) + '\n');
+    log(`wrote ${args.out}`);
+  }
+  engine.dispose();
+}
+
+await main();
