@@ -1,4 +1,6 @@
-// Public API of autosam-webgpu.
+// Public API of autosam-webgpu: the browser-safe core (engine, tensors, ops, nn modules, loaders,
+// metrics) and the library API (src/api). Node-only extras: src/api/node.ts ("autosam-webgpu/node").
+/// <reference types="@webgpu/types" preserve="true" />
 export { Engine, type EngineOptions } from './engine.js';
 export { acquireDevice, adoptDevice, adapterName, type AdapterReport } from './device/device.js';
 export { Tensor } from './tensor/tensor.js';
@@ -12,3 +14,4 @@ export { writeSafetensors } from './io/safetensors-write.js';
 export { samDecoderStateDictFromOnnx } from './models/sam-decoder-weights.js';
 export { classMetrics, volumeClassMetrics, dice, hd95, type ClassMetrics } from './eval/metrics.js';
 export { buildReport, formatReport, type EvaluationReport, type VolumeMetrics } from './eval/report.js';
+export * from './api/index.js';
