@@ -14,7 +14,8 @@
 // Measured on lavapipe, 1024^3 on 2 shared cores: 17-26 GFLOP/s for TM = 16-32 against 4-5 for matmul.ts.
 //
 // Requirements (checked by subgroupMatmulSupported): subgroups of exactly 8 invocations, and vec4
-// loads along every operand's contiguous dimension: K % 4 == 0, N % 4 == 0 and, for transA, M % 4 == 0.
+// loads along every operand's contiguous dimension: K % 4 == 0, N % 4 == 0 and, for transA, M % 4 == 0;
+// offsets and row strides of a MatmulLayout (matmulUniforms) must be multiples of 4 as well.
 import { WGSL_MATH_HELPERS } from './elementwise.js';
 import { bindingDecls, dispatchLinear, MAX_WORKGROUPS_PER_DIM, WGSL_LINEAR_WORKGROUP, type KernelSpec } from './kernel.js';
 import { MATMUL_ACTIVATE_WGSL, MATMUL_DIMS_WGSL, type MatmulParams } from './matmul.js';
@@ -40,8 +41,8 @@ export function subgroupMatmulKernel(p: MatmulParams, rows: number = SUBGROUP_MA
   // A: one vec4 per lane per group of 8 rows and 4-deep K step, and where row i, depth kk sits in it.
   //   !transA (M, K): lane l holds row l, k..k+3.  transA (K, M): lane l holds depth l / 2, rows 4 (l % 2)..+3.
   const loadA = Gs.map((g) => transA
-    ? `let av${g} = A[aBase + (k4 * 4u + lid / 2u) * M4 + aCol${g}];`
-    : `let av${g} = A[aBase + aRow${g} * K4 + k4];`);
+    ? `let av${g} = A[aBase + (k4 * 4u + lid / 2u) * lda4 + aCol${g}];`
+    : `let av${g} = A[aBase + aRow${g} * lda4 + k4];`);
   const aSetup = Gs.map((g) => transA
     // Chunks start at multiples of 4 and M % 4 == 0: a clamped chunk lies wholly past M, and its rows are never stored.
     ? `let aCol${g} = min(m0 + ${g * 8}u + (lid % 2u) * 4u, dims.M - 4u) / 4u;`
@@ -53,16 +54,17 @@ export function subgroupMatmulKernel(p: MatmulParams, rows: number = SUBGROUP_MA
   // B: the lane's 4 columns at depths k..k+3, as b0..b3 (vec4 over the columns).
   //   !transB (K, N): one vec4 per depth.  transB (N, K): one vec4 along K per column, regrouped.
   const loadB = transB
-    ? [...KK.map((c) => `let bt${c} = B[bBase + bCol${c} * K4 + k4];`),
+    ? [...KK.map((c) => `let bt${c} = B[bBase + bCol${c} * ldb4 + k4];`),
       ...KK.map((kk) => `let b${kk} = vec4<f32>(${KK.map((c) => `bt${c}.${comp(kk)}`).join(', ')});`)]
-    : KK.map((kk) => `let b${kk} = B[bBase + (k4 * 4u + ${kk}u) * N4 + col];`);
+    : KK.map((kk) => `let b${kk} = B[bBase + (k4 * 4u + ${kk}u) * ldb4 + col];`);
   const bSetup = transB ? KK.map((c) => `let bCol${c} = min(n + ${c}u, dims.N - 1u);`) : [];
 
   const fma = I.map((i) => `acc${i} += ${KK.map((kk) => `${aValue(i, kk)} * b${kk}`).join(' + ')};`);
   const store = I.map((i) => `if (m0 + ${i}u < dims.M) {
     var v = acc${i} + bias;
+    if (dims.hasBias == 2u) { v = v + vec4<f32>(Bias[m0 + ${i}u]); }
     v = activate(v);
-    let o = cBase + (m0 + ${i}u) * N4 + col;
+    let o = cBase + (m0 + ${i}u) * ldc4 + col;
     if (dims.hasResidual != 0u) { v = v + R[o]; }
     C[o] = v;
   }`);
@@ -84,7 +86,9 @@ ${WGSL_LINEAR_WORKGROUP}
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let N4 = dims.N / 4u;
   let K4 = dims.K / 4u;
-  let M4 = dims.M / 4u;
+  let lda4 = dims.lda / 4u;
+  let ldb4 = dims.ldb / 4u;
+  let ldc4 = dims.ldc / 4u;
   let columnTiles = (N4 + ${SUBGROUP_LANES - 1}u) / ${SUBGROUP_LANES}u;
   let tile = linearWorkgroup(wid, nwg);
   if (tile >= columnTiles * ((dims.M + ${TM - 1}u) / ${TM}u)) { return; }
@@ -94,9 +98,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let col = min(n4, N4 - 1u);
   let n = col * 4u;
   let batch = wid.z;
-  let aBase = batch * (dims.aBatchStride / 4u);
-  let bBase = batch * (dims.bBatchStride / 4u);
-  let cBase = batch * dims.M * N4;
+  let aBase = (dims.aOffset + batch * dims.aBatchStride) / 4u;
+  let bBase = (dims.bOffset + batch * dims.bBatchStride) / 4u;
+  let cBase = (dims.cOffset + batch * dims.cBatchStride) / 4u;
   ${aSetup.join('\n  ')}
   ${bSetup.join('\n  ')}
   ${I.map((i) => `var acc${i} = vec4<f32>(0.0);`).join(' ')}
@@ -107,7 +111,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   if (n4 >= N4) { return; }
   var bias = vec4<f32>(0.0);
-  if (dims.hasBias != 0u) { bias = vec4<f32>(Bias[n], Bias[n + 1u], Bias[n + 2u], Bias[n + 3u]); }
+  if (dims.hasBias == 1u) { bias = vec4<f32>(Bias[n], Bias[n + 1u], Bias[n + 2u], Bias[n + 3u]); }
   ${store.join('\n  ')}
 }`;
   const tiles = Math.ceil(p.N / 4 / SUBGROUP_LANES) * Math.ceil(p.M / TM);

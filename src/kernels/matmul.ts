@@ -47,7 +47,8 @@ export const MATMUL_ACTIVATE_WGSL = `fn activate(v: vec4<f32>) -> vec4<f32> {
 }`;
 
 /** The uniform block every matmul kernel reads (see matmulUniforms). */
-export const MATMUL_DIMS_WGSL = 'struct Dims { M: u32, N: u32, K: u32, aBatchStride: u32, bBatchStride: u32, hasBias: u32, hasResidual: u32, activation: u32 }';
+export const MATMUL_DIMS_WGSL = `struct Dims { M: u32, N: u32, K: u32, aBatchStride: u32, bBatchStride: u32, hasBias: u32, hasResidual: u32, activation: u32,
+  aOffset: u32, bOffset: u32, cOffset: u32, lda: u32, ldb: u32, ldc: u32, cBatchStride: u32, unused: u32 }`;
 
 /** The vec4 kernel needs every operand's contiguous dimension to be a multiple of 4. */
 export function matmulVectorizable(p: Pick<MatmulParams, 'M' | 'N' | 'K' | 'transA' | 'transB'>): boolean {
@@ -199,13 +200,38 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
  * first dispatch (seconds for an unrolled matmul), so one pipeline per transpose pair and alignment
  * serves every shape. Only what changes the code's structure (transposes, vec4, tiling) is baked in.
  */
-export function matmulUniforms(p: MatmulParams): Uint32Array {
+export function matmulUniforms(p: MatmulParams, layout: Partial<MatmulLayout> = {}): Uint32Array {
+  const l = { ...denseLayout(p), ...layout };
   return new Uint32Array([
     p.M, p.N, p.K, p.batchA === 1 ? 0 : p.M * p.K, p.batchB === 1 ? 0 : p.K * p.N,
-    p.bias ? 1 : 0, p.residual ? 1 : 0, ACTIVATION_CODE[p.activation],
+    l.rowBias ? 2 : p.bias ? 1 : 0, p.residual ? 1 : 0, ACTIVATION_CODE[p.activation],
+    l.aOffset, l.bOffset, l.cOffset, l.lda, l.ldb, l.ldc, l.cBatchStride, 0,
   ]);
 }
 
+/**
+ * Where the operands sit in their buffers, in elements (all multiples of 4): offsets of batch entry 0,
+ * row strides of A, B and C as stored (A (M, K) or (K, M) with transA, likewise B), C's batch stride,
+ * and whether the bias runs along M (one value per output row) instead of N. Only the subgroup
+ * kernel reads these (convolutions use them to run on slices of their scratch buffers); matmul.ts
+ * assumes the dense layout, which is the default.
+ */
+export interface MatmulLayout {
+  aOffset: number;
+  bOffset: number;
+  cOffset: number;
+  lda: number;
+  ldb: number;
+  ldc: number;
+  cBatchStride: number;
+  rowBias: boolean;
+}
+
+export function denseLayout(p: MatmulParams): MatmulLayout {
+  return {
+    aOffset: 0, bOffset: 0, cOffset: 0, lda: p.transA ? p.M : p.K, ldb: p.transB ? p.K : p.N, ldc: p.N, cBatchStride: p.M * p.N, rowBias: false,
+  };
+}
 
 /** Plain reference: float64 accumulation, float32 result. */
 export function matmulReference(

@@ -12,6 +12,7 @@ import { permuteKernel, simplifyPermutation } from '../kernels/copy.js';
 import { matmulUniforms, type MatmulParams } from '../kernels/matmul.js';
 import { reduceKernel, reduceView, rowLayoutFor } from '../kernels/reduce.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { conv2dInputGradGemm, conv2dWeightGradGemm, convGemmEligible, convInputGradGemmEligible } from './conv-gemm.js';
 import { slice } from './copy.js';
 import { matmulKernelFor } from './matmul.js';
 
@@ -20,14 +21,18 @@ export function conv2dBackward(x: Tensor, w: Tensor, bias: Tensor | null, dy: Te
   requireF32('conv2d', x);
   const engine = x.engine;
   let dx: Tensor | null = null;
-  if (x.requiresGrad) {
+  if (x.requiresGrad && x.size > 0 && convInputGradGemmEligible(engine, g, x.dtype)) {
+    dx = conv2dInputGradGemm(dy, w, g);
+  } else if (x.requiresGrad) {
     dx = engine.empty(x.shape, 'f32');
     if (dx.size > 0) {
       const spec = convTranspose2dKernel({ ...conv2dInputGradGeometry(g), dtype: 'f32', hasBias: false });
       engine.runtime.run(spec, [{ buffer: dy.buffer }, { buffer: w.buffer }, { buffer: dx.buffer, write: true }], spec.uniforms);
     }
   }
-  const dw = w.requiresGrad ? weightGrad(dy, x, w.shape, conv2dWeightGradGeometry(g)) : null;
+  const dw = !w.requiresGrad ? null
+    : x.size > 0 && convGemmEligible(engine, g, x.dtype) ? conv2dWeightGradGemm(x, dy, g)
+      : weightGrad(dy, x, w.shape, conv2dWeightGradGeometry(g));
   return [dx, dw, ...(bias ? [bias.requiresGrad ? biasGrad(dy, conv2dOutputShape(g)) : null] : [])];
 }
 

@@ -3,6 +3,7 @@ import { ShapeError, UsageError } from '../errors.js';
 import { conv2dKernel, conv2dOutputShape, type Conv2dGeometry, type Pair } from '../kernels/conv2d.js';
 import { convTranspose2dKernel, convTranspose2dOutputShape, type ConvTranspose2dGeometry } from '../kernels/conv-transpose2d.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { conv2dGemm, convGemmEligible } from './conv-gemm.js';
 import { assertFloat, assertRank, assertSameEngine, shapeText } from './checks.js';
 import { record } from '../graph/autograd.js';
 import { conv2dBackward, convTranspose2dBackward } from './conv-backward.js';
@@ -79,7 +80,9 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, options: Conv2
   const paddedInput = [0, 1].map((d) => x.shape[2 + d] + 2 * g.padding[d]);
   checkOutput(op, out, x, w, `the kernel spans ${kernelExtent.join('x')} (dilation [${g.dilation.join(', ')}]) but the padded input is ${paddedInput.join('x')} (padding [${g.padding.join(', ')}])`);
   const y = x.engine.empty(out, x.dtype);
-  if (y.size > 0) {
+  if (y.size > 0 && convGemmEligible(x.engine, g, x.dtype)) {
+    conv2dGemm(x, w, bias, g, y);
+  } else if (y.size > 0) {
     const buffers = [{ buffer: x.buffer }, { buffer: w.buffer }, ...(bias ? [{ buffer: bias.buffer }] : []), { buffer: y.buffer, write: true }];
     const spec = conv2dKernel({ ...g, dtype: x.dtype, hasBias: bias !== null });
     x.engine.runtime.run(spec, buffers, spec.uniforms);

@@ -74,7 +74,7 @@ const subgroupEngines = new WeakMap<Engine, boolean>();
  * 4-5x faster; on a discrete GPU it would be a slow 8-lane workgroup) whose subgroups are exactly
  * 8 wide (the kernel broadcasts from lanes 0-7 of an 8-invocation workgroup).
  */
-function subgroupMatmulOn(engine: Engine): boolean {
+export function subgroupMatmulOn(engine: Engine): boolean {
   let ok = subgroupEngines.get(engine);
   if (ok === undefined) {
     const info = engine.device.adapterInfo as GPUAdapterInfo | undefined;
