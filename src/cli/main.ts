@@ -9,8 +9,9 @@ import { trainCommand } from './commands/train.js';
 import { evalCommand } from './commands/eval.js';
 import { predictCommand } from './commands/predict.js';
 import { experimentCommand } from './commands/experiment.js';
+import { serveCommand } from './commands/serve.js';
 
-const commands: Command[] = [infoCommand, checkCommand, dataCommand, embedCommand, trainCommand, evalCommand, predictCommand, experimentCommand];
+const commands: Command[] = [infoCommand, checkCommand, dataCommand, embedCommand, trainCommand, evalCommand, predictCommand, experimentCommand, serveCommand];
 
 function usage(): string {
   const lines = commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
