@@ -3,6 +3,7 @@
 import { ShapeError, UsageError } from '../errors.js';
 import { noGrad } from '../graph/autograd.js';
 import { reduce } from '../ops/reduce.js';
+import { permute } from '../ops/copy.js';
 import { softmax } from '../ops/softmax.js';
 import type { Head } from './head.js';
 import type { Embedding, LabelMap } from './types.js';
@@ -40,7 +41,8 @@ export async function predict(head: Head, embeddings: readonly Embedding[], opti
         const x = engine.tensor(e.data, [1, ...e.shape]);
         const logits = noGrad(() => head.model.forward(x, [height, width])); // (1, C, H, W)
         const labels = (await noGrad(() => reduce('argmax', logits, 1)).read()) as Int32Array; // (1, H, W)
-        const probabilities = options.probabilities ? await noGrad(() => softmax(logits, 1)).readFloat() : undefined;
+        // softmax runs over the last axis: classes moved last and back, (1, C, H, W) -> (1, H, W, C) -> (1, C, H, W).
+        const probabilities = options.probabilities ? await noGrad(() => permute(softmax(permute(logits, [0, 2, 3, 1]), -1), [0, 3, 1, 2])).readFloat() : undefined;
         return { labels, probabilities };
       });
       out.push({ data: Uint8Array.from(result.labels), height, width, ...(result.probabilities ? { probabilities: result.probabilities } : {}) });
