@@ -9,7 +9,8 @@ const common = { bundle: true, format: 'esm', sourcemap: true, target: 'es2022',
 const APP = 'dist/app';
 
 await Promise.all([
-  build({ ...common, entryPoints: { cli: 'src/cli/main.ts', index: 'src/index.ts' }, outdir: 'dist/node', platform: 'node', packages: 'external' }),
+  // Node entries share chunks (splitting), so "autosam-webgpu" and "autosam-webgpu/node" hold one copy of each class.
+  build({ ...common, entryPoints: { cli: 'src/cli/main.ts', index: 'src/index.ts', node: 'src/api/node.ts' }, outdir: 'dist/node', platform: 'node', packages: 'external', splitting: true, chunkNames: 'chunks/[name]-[hash]' }),
   build({ ...common, entryPoints: { autosam: 'src/index.ts' }, outdir: 'dist/browser', platform: 'browser', external: ['webgpu', 'node:*'] }),
   // The app: the page and its worker (each one file), served as static files from dist/app/.
   build({ ...common, entryPoints: { app: 'src/app/main.ts', worker: 'src/app/worker.ts' }, outdir: APP, platform: 'browser', external: ['webgpu', 'node:*'] }),
