@@ -1,40 +1,30 @@
-// The app's training pipeline, run inside its worker: the one file between the app and the
-// library's training modules (src/train), so that moving to the public API (src/api) later changes
-// this file only. A session holds one engine, the chosen frozen encoder (its weights hashed at
-// once for cache keys, built on the GPU only when an embedding is actually missing), the training
-// samples, and the trained head.
+// The app's training pipeline, run inside its worker, on the library API (src/api): the one file
+// between the app and the library. A session holds one engine, the chosen frozen encoder (its
+// weights hashed at once for the cache keys, built on the GPU only when an embedding is actually
+// missing, so a reload with everything cached never loads it), the training set, and the head.
+import {
+  createEngine, createHead, loadEncoder, predict, trainHead,
+  type Embedding, type Encoder, type EncoderSpec, type Head, type HeadKind, type LabelMap,
+} from '../api/index.js';
 import type { Axis } from '../data/dataset.js';
-import { parseNormalization } from '../data/normalize.js';
+import { normalizeIntensity, parseNormalization, type Normalization } from '../data/normalize.js';
+import { resizeBilinear } from '../data/resize.js';
+import { extractImageSlice, foregroundPerSlice, insertSlice, sliceLayout } from '../data/slice.js';
 import type { CaseSlices } from '../data/split.js';
-import { foregroundPerSlice } from '../data/slice.js';
 import type { ImageVolume, LabelVolume } from '../data/volume.js';
-import { Engine } from '../engine.js';
+import type { Engine } from '../engine.js';
 import { DataError, UsageError } from '../errors.js';
-import { noGrad } from '../graph/autograd.js';
-import { asHostTensors, loadCheckpoint, selectPart } from '../io/checkpoint.js';
-import { readOnnx } from '../io/onnx.js';
-import { writeSafetensors } from '../io/safetensors-write.js';
-import { TINY_VIT_5M } from '../models/mobilesam/config.js';
-import { TinyVit } from '../models/mobilesam/encoder.js';
-import { checkMobileSamConstants, mobileSamStateDictFromOnnx } from '../models/mobilesam/onnx-weights.js';
-import { samDecoderStateDictFromOnnx } from '../models/sam-decoder-weights.js';
-import { loadSamEncoder } from '../models/sam/index.js';
-import type { HostTensor, Module } from '../nn/module.js';
-import { reduce } from '../ops/reduce.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { samVitConfig } from '../models/sam/config.js';
 import { embeddingKey, sha256Hex, type EmbeddingStore } from '../train/embedding-cache.js';
 import { embedImages, type EmbedProgress, type FrozenEncoder } from '../train/frozen-encoder.js';
-import type { Sample, TrainableModel } from '../train/model.js';
-import { createTrainable } from '../train/models.js';
-import { predictVolume } from '../train/predict.js';
 import type { RunConfig } from '../train/run-config.js';
-import { augmentationBank, prepareSquareSlices, viewId } from '../train/samples.js';
-import { train, type TrainConfig } from '../train/trainer.js';
+import { augmentationBank, prepareSquareSlices } from '../train/samples.js';
+import type { TrainConfig } from '../train/trainer.js';
 
-/** Version of SAM's grey-slice preprocessing, as in Node's frozen-encoder-node.ts: part of every cache key. */
+export type { HeadKind };
+
+/** SAM's grey-slice preprocessing version, as in src/api/encoder.ts: part of every cache key. */
 const PREPROCESS = 'sam-grey-minmax255-longest-bilinear-meanstd-pad:v1';
-
-export type HeadKind = 'linear' | 'cnn' | 'autosam';
 
 export type EncoderSource =
   | { kind: 'mobilesam'; bytes: Uint8Array; inputSize: number; samOnnx?: Uint8Array }
@@ -62,7 +52,6 @@ export interface SampleSettings {
 export interface EmbedResult {
   total: number;
   cached: number;
-  samples: number;
   seconds: number;
   /** Whether the encoder had to be built on the GPU (false: every embedding came from the cache). */
   encoderBuilt: boolean;
@@ -94,7 +83,7 @@ export function trainingSliceIndices(label: LabelVolume, axis: Axis, count: numb
   return spreadPick(fg.flatMap((n, i) => (n > 0 ? [i] : [])), count);
 }
 
-/** Pooled per-class Dice of predictions against labels, classes 1..C-1. */
+/** Pooled per-class Dice of predictions against labels, classes 1..C-1 (null: absent from both). */
 export function pooledDice(pairs: readonly { pred: ArrayLike<number>; label: ArrayLike<number> }[], numClasses: number): (number | null)[] {
   const inter = new Float64Array(numClasses);
   const sizes = new Float64Array(numClasses);
@@ -110,79 +99,82 @@ export function pooledDice(pairs: readonly { pred: ArrayLike<number>; label: Arr
 }
 
 export class FinetuneSession {
-  private encoderSource: EncoderSource | null = null;
-  private encoderIdentity = '';
-  private encoderModule: Module & { forward(x: Tensor): Tensor } | null = null;
-  private samDecoder: Map<string, HostTensor> | undefined;
-  private samples: Sample[] = [];
+  private source: EncoderSource | null = null;
+  /** The cache-key prefix, known from the weights' hash before the encoder is built (the API's formula). */
+  private identity = '';
+  private encoder: Encoder | null = null;
+  private embeddings: Embedding[] = [];
+  private labels: LabelMap[] = [];
+  /** Indices (into embeddings) of the original, un-augmented slices: the Dice plot's. */
+  private originals: number[] = [];
   private settings: SampleSettings | null = null;
-  private numClasses = 0;
-  private model: TrainableModel | null = null;
+  private labelClasses = 0;
+  private head: Head | null = null;
   private trained: { head: HeadKind; config: TrainConfig; steps: number; finalLoss: number } | null = null;
 
   private constructor(readonly engine: Engine, readonly store: StoreWithHas) {}
 
   static async create(store: StoreWithHas): Promise<FinetuneSession> {
-    return new FinetuneSession(await Engine.create(), store);
+    return new FinetuneSession(await createEngine(), store);
   }
 
-  /** Chooses the encoder: hashes its weights now (cache identity), builds it on the GPU only when needed. */
+  /** Chooses the encoder: hashes its weights now (the cache identity); builds it only when needed. */
   async setEncoder(source: EncoderSource): Promise<void> {
-    this.encoderModule?.dispose();
-    this.encoderModule = null;
+    this.encoder?.dispose();
+    this.encoder = null;
     const hash = await sha256Hex(source.bytes);
     if (source.kind === 'mobilesam') {
       if (!(Number.isInteger(source.inputSize) && source.inputSize >= 64 && source.inputSize <= 1024 && source.inputSize % 64 === 0)) {
         throw new UsageError(`MobileSAM input size must be a multiple of 64 in 64..1024, got ${source.inputSize}`);
       }
-      this.encoderIdentity = `mobilesam|${hash}|${PREPROCESS}|${source.inputSize}`;
-      this.samDecoder = source.samOnnx ? samDecoderStateDictFromOnnx(readOnnx(source.samOnnx, 'sam.onnx'), 'sam.onnx') : undefined;
+      this.identity = `mobilesam|${hash}|${PREPROCESS}|${source.inputSize}`;
     } else {
-      // Parse the checkpoint now: a file that is not a SAM checkpoint is reported when picked.
-      const all = loadCheckpoint(source.bytes);
-      const part = asHostTensors(selectPart(all, 'mask_decoder'));
-      this.samDecoder = new Map([...part].map(([k, t]) => [`mask_decoder.${k}`, t]));
-      this.encoderIdentity = `sam-vit|${source.variant}|${hash}|${PREPROCESS}|1024`;
+      const config = samVitConfig(source.variant);
+      this.identity = `sam-vit|${JSON.stringify(config)}|${hash}|${PREPROCESS}|${config.img_size}`;
     }
-    this.encoderSource = source;
-    this.samples = [];
+    this.source = source;
+    this.embeddings = [];
+    this.labels = [];
   }
 
-  get encoderInputSize(): number {
-    const s = this.encoderSource;
+  /** The encoder on the GPU, built on first need (the identity then comes from the API itself). */
+  private async builtEncoder(): Promise<Encoder> {
+    if (this.encoder) return this.encoder;
+    const s = this.source;
     if (!s) throw new UsageError('choose an encoder first');
-    return s.kind === 'mobilesam' ? s.inputSize : 1024;
+    const spec: EncoderSpec = s.kind === 'mobilesam'
+      ? { kind: 'mobilesam', weights: s.bytes, inputSize: s.inputSize }
+      : { kind: 'sam', config: s.variant, checkpoint: s.bytes };
+    this.encoder = await loadEncoder(this.engine, spec);
+    this.identity = this.encoder.identity;
+    return this.encoder;
   }
 
-  private async buildEncoder(): Promise<void> {
-    if (this.encoderModule) return;
-    const s = this.encoderSource;
-    if (!s) throw new UsageError('choose an encoder first');
-    if (s.kind === 'mobilesam') {
-      const model = readOnnx(s.bytes, 'encoder.onnx');
-      checkMobileSamConstants(model, 'encoder.onnx');
-      // The same weights at another input side: TinyViT's attention biases are per window (see loadMobileSamEncoder).
-      const encoder = new TinyVit(this.engine, { ...TINY_VIT_5M, imageSize: s.inputSize });
-      await encoder.load(mobileSamStateDictFromOnnx(model, 'encoder.onnx'));
-      this.encoderModule = encoder;
+  /** Embeddings of square grey images through the store; the encoder is built only if one is missing. */
+  private async embedSquare(images: { data: Float32Array; height: number; width: number }[], onProgress: (p: EmbedProgress) => void, signal?: AbortSignal): Promise<{ embeddings: Embedding[]; built: boolean }> {
+    let built = false;
+    let frozen: FrozenEncoder;
+    if (this.encoder) {
+      frozen = this.encoder.frozenEncoder;
     } else {
-      this.encoderModule = loadSamEncoder(this.engine, s.variant, s.bytes);
+      const keys = await Promise.all(images.map((im) => embeddingKey(this.identity, im.data, [im.height, im.width])));
+      const present = this.store.has ? await Promise.all(keys.map((k) => this.store.has!(k))) : keys.map(() => false);
+      if (present.every(Boolean)) {
+        // Every entry is cached: an encoder that only names the cache identity (its forward is never called).
+        frozen = {
+          name: this.source!.kind, identity: this.identity, inputSize: 0, engine: this.engine, dispose: () => {},
+          forward: () => { throw new UsageError('internal: the encoder was needed after all'); },
+        };
+      } else {
+        frozen = (await this.builtEncoder()).frozenEncoder;
+        built = true;
+      }
     }
+    const entries = await embedImages(frozen, this.store, images, { onProgress, signal });
+    return { embeddings: entries.map((e, i) => ({ data: e.data, shape: e.shape, imageSize: [images[i].height, images[i].width] })), built };
   }
 
-  private frozenEncoder(): FrozenEncoder {
-    const name = this.encoderSource?.kind === 'sam' ? this.encoderSource.variant : 'mobilesam';
-    return {
-      name, identity: this.encoderIdentity, inputSize: this.encoderInputSize, engine: this.engine,
-      forward: (x) => {
-        if (!this.encoderModule) throw new UsageError('the encoder is not built');
-        return this.encoderModule.forward(x);
-      },
-      dispose: () => {},
-    };
-  }
-
-  /** Prepares the labelled slices and their embeddings (from the cache where present). */
+  /** Prepares the labelled slices (normalised, resized, augmented) and their embeddings. */
   async embed(cases: readonly SessionCase[], settings: SampleSettings, onProgress: (p: EmbedProgress) => void, signal?: AbortSignal): Promise<EmbedResult> {
     const t0 = performance.now();
     const labelled = cases.filter((c) => c.label);
@@ -194,94 +186,76 @@ export class FinetuneSession {
     }));
     const slices = await prepareSquareSlices(parts, { axis: settings.axis, normalization, size: settings.size });
     const bank = augmentationBank(slices, settings.views, settings.seed);
-    const images = bank.map((s) => ({ data: s.image, height: s.height, width: s.width }));
-    let encoderBuilt = false;
-    if (!this.encoderModule) {
-      const keys = await Promise.all(images.map((im) => embeddingKey(this.encoderIdentity, im.data, [im.height, im.width])));
-      const present = this.store.has ? await Promise.all(keys.map((k) => this.store.has!(k))) : keys.map(() => false);
-      if (present.some((p) => !p)) {
-        await this.buildEncoder();
-        encoderBuilt = true;
-      }
-    }
     let cached = 0;
-    const embeddings = await embedImages(this.frozenEncoder(), this.store, images, {
-      signal,
-      onProgress: (p) => {
-        cached = p.cached;
-        onProgress(p);
-      },
-    });
-    const per = settings.views + 1;
-    const labelSize: [number, number] = [settings.size, settings.size];
-    this.samples = bank.map((s, i) => ({ id: viewId(s, i % per), inputShape: embeddings[i].shape, input: embeddings[i].data, label: s.label!, labelSize }));
+    const { embeddings, built } = await this.embedSquare(bank.map((s) => ({ data: s.image, height: s.height, width: s.width })), (p) => {
+      cached = p.cached;
+      onProgress(p);
+    }, signal);
+    this.embeddings = embeddings;
+    this.labels = bank.map((s) => ({ data: s.label!, height: s.height, width: s.width }));
+    this.originals = bank.flatMap((_, i) => (i % (settings.views + 1) === 0 ? [i] : []));
     this.settings = settings;
-    this.numClasses = 0;
-    for (const c of labelled) for (let i = 0; i < c.label!.data.length; i++) this.numClasses = Math.max(this.numClasses, c.label!.data[i] + 1);
-    return { total: images.length, cached, samples: this.samples.length, seconds: (performance.now() - t0) / 1000, encoderBuilt };
+    this.labelClasses = 0;
+    for (const c of labelled) for (let i = 0; i < c.label!.data.length; i++) this.labelClasses = Math.max(this.labelClasses, c.label!.data[i] + 1);
+    return { total: bank.length, cached, seconds: (performance.now() - t0) / 1000, encoderBuilt: built };
   }
 
   /** Trains a fresh head on the embedded samples; per-class Dice on the original slices after each epoch. */
-  async train(head: HeadKind, config: TrainConfig, numClasses: number, hooks: { onStep(step: number, total: number, loss: number): void; onEpoch(r: EpochReport): void; signal?: AbortSignal }): Promise<void> {
-    if (this.samples.length === 0) throw new UsageError('embed the labelled slices first');
-    const classes = Math.max(numClasses, this.numClasses, 2);
-    this.model?.module.dispose();
-    this.model = null;
+  async train(kind: HeadKind, config: TrainConfig, numClasses: number, hooks: { onStep(step: number, total: number, loss: number): void; onEpoch(r: EpochReport): void; signal?: AbortSignal }): Promise<void> {
+    if (this.embeddings.length === 0) throw new UsageError('embed the labelled slices first');
+    const classes = Math.max(numClasses, this.labelClasses, 2);
+    this.head?.dispose();
+    this.head = null;
     this.trained = null;
-    const model = createTrainable(this.engine, head, classes, {
-      seed: config.seed, embedChannels: this.samples[0].inputShape[0], samDecoder: head === 'autosam' ? this.samDecoder : undefined,
-    });
-    const originals = this.samples.filter((s) => s.id.endsWith('/view0'));
-    let lastLoss = NaN;
+    const s = this.source!;
+    const samDecoder = kind !== 'autosam' ? undefined : s.kind === 'mobilesam' ? s.samOnnx : s.bytes;
+    const head = await createHead(this.engine, { kind, numClasses: classes, embedChannels: this.embeddings[0].shape[0], seed: config.seed, samDecoder });
     try {
-      const { position, optimizer } = await train(model, this.samples, config, {
-        signal: hooks.signal,
-        onStep: (info) => {
-          lastLoss = info.loss;
-          hooks.onStep(info.step, info.totalSteps, info.loss);
-        },
+      const originals = this.originals.map((i) => ({ embedding: this.embeddings[i], label: this.labels[i] }));
+      const result = await trainHead(head, { embeddings: this.embeddings, labels: this.labels }, {
+        epochs: config.epochs, batchSize: config.batchSize, lr: config.lr, seed: config.seed, schedule: config.schedule, signal: hooks.signal,
+        onStep: (info) => hooks.onStep(info.step, info.totalSteps, info.loss),
         onEpoch: async (info) => {
-          const dice = await this.diceOn(model, originals, classes);
+          const preds = await predict(head, originals.map((o) => o.embedding), { signal: hooks.signal });
+          const dice = pooledDice(preds.map((p, i) => ({ pred: p.data, label: originals[i].label.data })), classes);
           hooks.onEpoch({ epoch: info.epoch, step: info.step, loss: info.loss, dice, seconds: info.seconds });
         },
       });
-      optimizer.dispose();
-      this.model = model;
-      this.trained = { head, config, steps: position.step, finalLoss: lastLoss };
+      this.head = head;
+      this.trained = { head: kind, config, steps: result.steps, finalLoss: result.finalLoss };
     } catch (err) {
-      model.module.dispose();
+      head.dispose();
       throw err;
     }
   }
 
-  private async diceOn(model: TrainableModel, samples: readonly Sample[], classes: number): Promise<(number | null)[]> {
-    model.module.eval();
-    const pairs: { pred: Int32Array; label: Uint8Array }[] = [];
-    for (const s of samples) {
-      const pred = await this.engine.scopeAsync(async () => {
-        const x = this.engine.tensor(s.input, [1, ...s.inputShape]);
-        const logits = noGrad(() => model.forward(x, s.labelSize));
-        return (await reduce('argmax', logits, 1).read()) as Int32Array;
-      });
-      pairs.push({ pred, label: s.label });
+  get hasHead(): boolean {
+    return this.head !== null;
+  }
+
+  /**
+   * Segments a volume slice by slice, each slice prepared exactly as in training (normalised per
+   * slice, resized to S x S, embedded through the cache), the head's logits resized back to the
+   * slice's own size; the label volume keeps the input's grid.
+   */
+  async predictVolume(image: ImageVolume, onProgress: (done: number, total: number) => void, signal?: AbortSignal, slices?: number[]): Promise<Uint8Array> {
+    if (!this.head || !this.settings) throw new UsageError('train a head first');
+    const { size } = this.settings;
+    const axis: Axis = image.dims[2] === 1 ? 2 : this.settings.axis;
+    const normalization: Normalization = parseNormalization(this.settings.normalization);
+    const layout = sliceLayout(image.dims, image.spacing, axis);
+    const indices = slices ?? Array.from({ length: layout.count }, (_, i) => i);
+    const out = new Uint8Array(image.data.length);
+    onProgress(0, indices.length);
+    for (const [n, index] of indices.entries()) {
+      signal?.throwIfAborted();
+      const prepared = resizeBilinear(normalizeIntensity(extractImageSlice(image, axis, index), normalization), layout.height, layout.width, size, size);
+      const { embeddings } = await this.embedSquare([{ data: prepared, height: size, width: size }], () => {}, signal);
+      const [pred] = await predict(this.head, embeddings, { outputSize: [layout.height, layout.width], signal });
+      insertSlice(out, image.dims, axis, index, pred.data);
+      onProgress(n + 1, indices.length);
     }
-    model.module.train();
-    return pooledDice(pairs, classes);
-  }
-
-  get hasModel(): boolean {
-    return this.model !== null;
-  }
-
-  /** Segments the given slices (default all) of a volume with the trained head. */
-  async predict(image: ImageVolume, onProgress: (done: number, total: number) => void, signal?: AbortSignal, slices?: number[]): Promise<LabelVolume> {
-    if (!this.model || !this.settings) throw new UsageError('train a head first');
-    await this.buildEncoder();
-    const s = this.settings;
-    return predictVolume(this.model, image, {
-      axis: s.axis, normalization: parseNormalization(s.normalization), size: s.size, slices,
-      encoder: { encoder: this.frozenEncoder(), store: this.store }, onProgress, signal,
-    });
+    return out;
   }
 
   /**
@@ -289,30 +263,30 @@ export class FinetuneSession {
    * lets `autosam predict --run DIR` use it (DIR holding both files).
    */
   async exportHead(classNames: string[], datasetName: string): Promise<{ safetensors: Uint8Array; runJson: string }> {
-    if (!this.model || !this.trained || !this.settings) throw new UsageError('train a head first');
+    if (!this.head || !this.trained || !this.settings) throw new UsageError('train a head first');
     const { head, config, steps, finalLoss } = this.trained;
-    const weights = await this.model.module.stateDictToHost();
-    const safetensors = writeSafetensors(weights, { format: 'pt', head, classes: String(this.model.numClasses) });
-    const src = this.encoderSource!;
+    const safetensors = await this.head.exportSafetensors();
+    const src = this.source!;
     const s = this.settings;
     const runConfig: RunConfig = {
       version: 1, data: `browser:${datasetName}`,
       split: { kind: 'volume', labelled: 1, validation: 0, seed: s.seed },
       testStride: 1,
+      // A SAM checkpoint is named by its file name: put its path here before using run.json with the CLI.
       encoder: src.kind === 'mobilesam' ? { name: 'mobilesam', inputSize: src.inputSize } : { name: src.variant, checkpoint: src.fileName },
       head, normalization: s.normalization, size: s.size, views: s.views, train: config, unetBase: 16,
     };
-    const names = Array.from({ length: this.model.numClasses }, (_, k) => classNames[k] ?? `class ${k}`);
     const status = {
-      config: runConfig, status: 'trained', classNames: names, axis: s.axis,
-      inputChannels: this.samples[0]?.inputShape[0] ?? 256, samples: this.samples.length, steps, finalLoss,
+      config: runConfig, status: 'trained',
+      classNames: Array.from({ length: this.head.numClasses }, (_, k) => classNames[k] ?? `class ${k}`),
+      axis: s.axis, inputChannels: this.head.embedChannels, samples: this.embeddings.length, steps, finalLoss,
     };
     return { safetensors, runJson: JSON.stringify(status, null, 2) + '\n' };
   }
 
   dispose(): void {
-    this.model?.module.dispose();
-    this.encoderModule?.dispose();
+    this.head?.dispose();
+    this.encoder?.dispose();
     this.engine.dispose();
   }
 }

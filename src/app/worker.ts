@@ -53,8 +53,8 @@ async function handle(req: Request, emit: (e: WorkerEvent) => void): Promise<{ r
       return {};
     }
     case 'predict': {
-      const pred = await need().predict(req.image, (done, total) => emit({ kind: 'predict-progress', done, total }), signal, req.slices);
-      return { result: pred.data, transfer: [pred.data.buffer] };
+      const pred = await need().predictVolume(req.image, (done, total) => emit({ kind: 'predict-progress', done, total }), signal, req.slices);
+      return { result: pred, transfer: [pred.buffer] };
     }
     case 'export': {
       const r = await need().exportHead(req.classNames, req.datasetName);

@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync, writeFileSync, existsSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Page } from 'puppeteer-core';
+import type { Browser, ElementHandle, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPng } from '../../src/io/png.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
@@ -103,7 +103,7 @@ describe.skipIf(!hasChromium())('app end to end in headless Chromium', () => {
     writeFileSync(bad, 'this is not a NIfTI file\n');
     const mismatched = path.join(downloads, 'brain-unlabelled_gt.nii.gz');
     writeFileSync(mismatched, readFileSync(`${APP}/demo/brain-labelled_gt.nii.gz`));
-    const picker = await page.$('#files');
+    const picker = (await page.$('#files')) as ElementHandle<HTMLInputElement> | null;
     await picker!.uploadFile(bad, mismatched);
     await page.waitForFunction(() => document.querySelectorAll('#errors .error').length >= 2);
     const errors = await text(page, '#errors');
