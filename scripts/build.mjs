@@ -8,6 +8,8 @@ import { build } from 'esbuild';
 const common = { bundle: true, format: 'esm', sourcemap: true, target: 'es2022', logLevel: 'warning' };
 const APP = 'dist/app';
 
+// Chunk names carry a content hash: drop the previous build's, or they pile up (and ship in the package).
+await rm('dist/node/chunks', { recursive: true, force: true });
 await Promise.all([
   // Node entries share chunks (splitting), so "autosam-webgpu" and "autosam-webgpu/node" hold one copy of each class.
   build({ ...common, entryPoints: { cli: 'src/cli/main.ts', index: 'src/index.ts', node: 'src/api/node.ts' }, outdir: 'dist/node', platform: 'node', packages: 'external', splitting: true, chunkNames: 'chunks/[name]-[hash]' }),
