@@ -11,3 +11,8 @@ export type { PixelArray, Image2D, LabelMap, Embedding, EmbedProgress } from './
 export { MemoryEmbeddingStore, NullEmbeddingStore, type EmbeddingStore, type EmbeddingEntry } from '../train/embedding-cache.js';
 export { NonFiniteError } from '../train/trainer.js';
 export { SAM_VIT_CONFIGS, type SamVitConfig, type SamVitName } from '../models/sam/config.js';
+export type { FrozenEncoder, GreyImage } from '../train/frozen-encoder.js';
+export type { SegmentationHead, HeadForwardOptions } from '../models/heads/heads.js';
+export type { PoolStats } from '../tensor/pool.js';
+export type { AcquireOptions } from '../device/device.js';
+export type { HostArray } from '../tensor/dtype.js';
