@@ -206,8 +206,9 @@ async function embedCase(): Promise<void> {
     const grid = inputSize / 16;
     if (first.shape.join() !== `${EMBED},${grid},${grid}`) throw new Error(`embedding at ${inputSize}: shape (${first.shape}), expected (${EMBED}, ${grid}, ${grid})`);
     let check: string;
+    let agreement: ReturnType<typeof compareEmbeddings> | null = null;
     if (inputSize === 1024) {
-      const c = compareEmbeddings(first.data, reference!);
+      const c = (agreement = compareEmbeddings(first.data, reference!));
       check = `max|ours - onnxruntime| = ${c.maxErr.toExponential(2)} = ${c.relative.toExponential(1)} of max|ref| (bound 1e-3)`;
       log(check);
       if (!c.agree) throw new Error(`embeddings at 1024 disagree with onnxruntime, not timing: ${check}`);
@@ -216,10 +217,12 @@ async function embedCase(): Promise<void> {
       check = `not compared: encoder.onnx's input is fixed at 1024, so no outside reference runs at ${inputSize} (the same code is checked at 1024; shape and finiteness checked)`;
     }
     const ms = await timed(EMBED_RUNS, STEP_BUDGET_S, () => encodeOne(encoder, image), `ours ${inputSize}: slice`);
-    sizes.push({ inputSize, grid, firstRunMs: Math.round(firstRunMs), ...stats(ms), check });
+    const { stepsPerSecond: slicesPerSecond, ...times } = stats(ms);
+    sizes.push({ inputSize, grid, firstRunMs: Math.round(firstRunMs), ...times, slicesPerSecond, check, agreement });
     encoder.dispose();
   }
-  const ort1024 = { inputSize: 1024, version: ort.env.versions?.web, threads: 1, ...stats(ortMs) };
+  const { stepsPerSecond: slicesPerSecond, ...ortTimes } = stats(ortMs);
+  const ort1024 = { inputSize: 1024, version: ort.env.versions?.web, threads: 1, ...ortTimes, slicesPerSecond, firstRunUntimed: true };
   write({ status: 'ok', input: `${slice.name} of ch2.nii.gz (${slice.width}x${slice.height}), encodeOne: SAM preprocessing on the host, upload, encoder under no-grad, embedding read back`, ours: sizes, ortWasm: ort1024 });
   engine.dispose();
 }

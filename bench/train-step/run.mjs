@@ -1,5 +1,6 @@
 // npm run bench:train-step [-- --quick] [-- --cases=embed,autosam@32,...] [-- --iters=3]
-//   [-- --first-step-limit=150] [-- --step-budget=120] [-- --budget=1140] [-- --threads=N] [-- --readme-only]
+//   [-- --first-step-limit=150] [-- --step-budget=120] [-- --budget=1140] [-- --threads=N] [-- --batch=4]
+//   [-- --out=FILE] [-- --readme-only]
 // Head training steps per second on cached embeddings (AutoSAM, CNN and linear heads at the 64x64 and
 // 32x32 grids of MobileSAM at 1024 and 512 input), the UNet baseline at 256 and 128, each against
 // the same step in PyTorch on the CPU; and the embedding time per slice (ours at 1024 and 512,
@@ -9,8 +10,10 @@
 // bench:train-step markers (inserted after the head-step block when missing).
 //
 // Time: a case whose first step (ours, compilation included) runs past --first-step-limit seconds
-// is given up and rerun once at batch 1 (noted in the table); timed steps stop after --iters or
-// --step-budget seconds per side; cases still to run when --budget seconds have gone are skipped.
+// is given up and rerun once at batch 1 (noted in the table), and a batch that the same model's
+// smaller case predicts (steady step x pixels x batch) to run past the limit is not tried; timed
+// steps stop after --iters or --step-budget seconds per side (less as the budget runs out); cases
+// still to run when --budget seconds have gone are skipped.
 // Each skip and its reason is recorded. --quick: autosam@32, one timed step, written to
 // bench/cache/train-step/quick.json; results file and README untouched (as with any --out=FILE
 // other than bench/results/train-step.json).
@@ -35,7 +38,7 @@ const settings = {
   stepBudgetS: Number(opt('step-budget', '120')),
   budgetS: Number(opt('budget', '1140')),
   threads: Number(opt('threads', String(os.cpus().length))),
-  batch: 4,
+  batch: Number(opt('batch', '4')),
 };
 const out = quick ? `${CACHE}/quick.json` : opt('out', RESULT);
 
@@ -53,13 +56,13 @@ if (!readmeOnly) {
   let embedding = null;
 
   /** Runs one case at one batch size in its own process; returns its record. */
-  const runCase = (name, batch, firstLimitS) => {
+  const runCase = (name, batch, firstLimitS, stepBudgetS) => {
     const file = `${CACHE}/case-${name.replace('@', '-')}-b${batch}.json`;
     rmSync(file, { force: true });
     const args = [`--case=${name}`, `--out=${file}`, `--batch=${batch}`, `--iters=${settings.iters}`, `--threads=${settings.threads}`,
-      `--first-step-limit=${firstLimitS}`, `--step-budget=${settings.stepBudgetS}`, `--embed-runs=${settings.embedRuns}`];
+      `--first-step-limit=${firstLimitS}`, `--step-budget=${stepBudgetS}`, `--embed-runs=${settings.embedRuns}`];
     // The case's own timer gives up a slow first step; this hard limit only catches a hung process.
-    const hardLimitS = firstLimitS + 4 * settings.stepBudgetS + 300;
+    const hardLimitS = firstLimitS + 4 * stepBudgetS + 300;
     const t0 = Date.now();
     const r = spawnSync(process.execPath, ['--enable-source-maps', `${CACHE}/node.mjs`, ...args], { stdio: 'inherit', timeout: hardLimitS * 1000, killSignal: 'SIGKILL' });
     const seconds = Math.round((Date.now() - t0) / 1000);
@@ -67,38 +70,66 @@ if (!readmeOnly) {
     return { case: name, status: 'failed', error: r.signal ? `killed (${r.signal}) after ${seconds} s (hard limit ${hardLimitS} s)` : `exit ${r.status} without a record`, wallS: seconds };
   };
 
+  /** The last measured case of each kind: its steady step predicts a larger one's (time ~ pixels x batch). */
+  const measured = new Map();
+  const predictS = (kind, size, batch) => {
+    const m = measured.get(kind);
+    return m ? { seconds: (m.medianMs / 1000) * (size / m.size) ** 2 * (batch / m.batch), from: m } : null;
+  };
+  const left = () => settings.budgetS - elapsedS();
+  const limitNow = () => Math.max(Math.min(10, settings.firstStepLimitS), Math.min(settings.firstStepLimitS, Math.round(left())));
+  // Timed steps share what is left of the budget (ours and PyTorch, a few steps each).
+  const stepBudgetNow = () => Math.max(5, Math.min(settings.stepBudgetS, Math.round((left() - 30) / 4)));
+
   for (const name of settings.cases) {
-    const left = settings.budgetS - elapsedS();
-    if (left < 30) {
+    if (left() < 30) {
       skipped.push({ case: name, reason: `the bench's ${settings.budgetS} s budget was spent before this case started` });
       console.log(`[train-step] skipping ${name}: budget spent`);
       continue;
     }
-    const limit = Math.max(10, Math.min(settings.firstStepLimitS, Math.round(left)));
-    console.log(`[train-step] ${name} (batch ${name === 'embed' ? 1 : settings.batch}, first-step limit ${limit} s, ${Math.round(elapsedS())} s into the bench)`);
-    let rec = runCase(name, settings.batch, limit);
-    if (rec.status === 'too-slow') {
-      const note = `first step at batch ${settings.batch} ran past ${limit} s (given up)`;
-      const leftNow = settings.budgetS - elapsedS();
-      if (leftNow < 30) {
-        skipped.push({ case: name, reason: `${note}; no budget left to retry at batch 1` });
-        continue;
-      }
-      console.log(`[train-step] ${name}: ${note}; rerunning at batch 1`);
-      const limit1 = Math.max(10, Math.min(settings.firstStepLimitS, Math.round(leftNow)));
-      const rec1 = runCase(name, 1, limit1);
-      if (rec1.status === 'ok') rec = { ...rec1, note: `${note}; measured at batch 1 instead` };
-      else {
-        skipped.push({ case: name, reason: `${note}; at batch 1: ${rec1.status === 'too-slow' ? `first step ran past ${limit1} s too` : rec1.error}` });
-        continue;
-      }
+    const [kind, sizeText] = name.split('@');
+    const size = Number(sizeText);
+    const notes = [];
+    let batch = name === 'embed' ? 1 : settings.batch;
+    let skip = null;
+    for (const b of batch > 1 ? [batch, 1] : [batch]) {
+      const p = name === 'embed' ? null : predictS(kind, size, b);
+      if (p && p.seconds > limitNow()) {
+        const why = `at batch ${b} the ${kind}@${p.from.size} step (${(p.from.medianMs / 1000).toFixed(1)} s at batch ${p.from.batch}) scaled by pixels and batch predicts >= ${p.seconds.toFixed(0)} s per step, past the ${limitNow()} s first-step limit`;
+        notes.push(`${why} (not tried)`);
+        if (b === 1) skip = notes.join('; ');
+        else batch = 1;
+      } else break;
     }
-    if (rec.status !== 'ok') {
-      skipped.push({ case: name, reason: `failed: ${rec.error}` });
+    if (skip) {
+      skipped.push({ case: name, reason: skip });
+      console.log(`[train-step] skipping ${name}: ${skip}`);
       continue;
     }
+    console.log(`[train-step] ${name} (batch ${batch}, first-step limit ${limitNow()} s, ${Math.round(elapsedS())} s into the bench)`);
+    let rec = runCase(name, batch, limitNow(), stepBudgetNow());
+    if (rec.status === 'too-slow' && batch > 1) {
+      notes.push(`first step at batch ${batch} ran past ${rec.firstStepLimitS} s (given up)`);
+      if (left() < 30) {
+        skipped.push({ case: name, reason: `${notes.join('; ')}; no budget left to retry at batch 1` });
+        continue;
+      }
+      console.log(`[train-step] ${name}: ${notes.at(-1)}; rerunning at batch 1`);
+      batch = 1;
+      rec = runCase(name, batch, limitNow(), stepBudgetNow());
+    }
+    if (rec.status === 'too-slow') notes.push(`first step at batch ${batch} ran past ${rec.firstStepLimitS} s (given up)`);
+    else if (rec.status !== 'ok') notes.push(`failed: ${rec.error}`);
+    if (rec.status !== 'ok') {
+      skipped.push({ case: name, reason: notes.join('; ') });
+      continue;
+    }
+    if (notes.length) rec.note = `${notes.join('; ')}; measured at batch ${batch} instead`;
     if (name === 'embed') embedding = rec;
-    else cases.push(rec);
+    else {
+      cases.push(rec);
+      measured.set(kind, { size, batch, medianMs: rec.ours.medianMs });
+    }
   }
 
   const adapter = [embedding, ...cases].find((r) => r?.adapter)?.adapter ?? 'unknown adapter';
@@ -143,10 +174,13 @@ const caseRow = (c) => {
 const e = r.embedding;
 const embedRows = e
   ? [
-      ...e.ours.map((o) => `| ours (WebGPU, Dawn) | ${o.inputSize} | ${o.grid}x${o.grid} | ${s(o.medianMs)} (${o.runsMs.length}) | ${s(o.firstRunMs)} | ${o.inputSize === 1024 ? o.check.replace(/\|/g, '/') : 'no outside reference at this size (encoder.onnx is fixed at 1024)'} |`),
-      `| onnxruntime-web ${e.ortWasm.version} wasm, 1 thread (CPU) | 1024 | 64x64 | ${s(e.ortWasm.medianMs)} (${e.ortWasm.runsMs.length}) | - | reference |`,
+      ...e.ours.map((o) => `| ours (WebGPU, Dawn) | ${o.inputSize} | ${o.grid}x${o.grid} | ${s(o.medianMs)} (${o.runsMs.length}) | ${s(o.firstRunMs)} | ` +
+        (o.agreement
+          ? `${(e.ortWasm.medianMs / o.medianMs).toFixed(2)} | max abs difference ${o.agreement.relative.toExponential(1)} of max abs value (bound 1e-3) |`
+          : '- | not compared: encoder.onnx\'s input is fixed at 1024, so nothing outside runs this size (the same code is checked at 1024) |')),
+      `| onnxruntime-web ${e.ortWasm.version} wasm, 1 thread (CPU) | 1024 | 64x64 | ${s(e.ortWasm.medianMs)} (${e.ortWasm.runsMs.length}) | untimed warm-up | - | reference |`,
     ]
-  : ['| - | - | - | not measured | - | - |'];
+  : ['| - | - | - | not measured | - | - | - |'];
 const lines = [
   START,
   '',
@@ -164,10 +198,11 @@ const lines = [
   ...r.cases.filter((c) => c.note).map((c) => `- \\* ${c.case}: ${c.note}.`),
   ...r.skipped.map((k) => `- Not measured: ${k.case}: ${k.reason}.`),
   '',
-  `Embedding time per slice (${e ? e.input : 'not measured'}): median seconds (timed runs); the first run compiles pipelines.`,
+  `Embedding time per slice, MobileSAM encoder (${e ? e.input : 'not measured'}): median seconds (timed runs); our first run compiles pipelines and is untimed. ` +
+    'ours/onnxruntime = onnxruntime s/slice divided by ours (> 1: ours is faster). Ours is checked against onnxruntime before it is timed.',
   '',
-  '| encoder runtime | input | embedding | s/slice | first run s | check |',
-  '|---|---|---|---|---|---|',
+  '| encoder runtime | input | embedding | s/slice | first run s | ours/onnxruntime | check |',
+  '|---|---|---|---|---|---|---|',
   ...embedRows,
   '',
   END,
