@@ -205,6 +205,7 @@ export class Engine {
     for (const t of [...this.live]) t.dispose();
     this.pool.trim();
     this.placeholder?.destroy();
+    this.runtime.detach();
     if (this.ownsDevice) this.device.destroy();
   }
 }

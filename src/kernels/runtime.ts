@@ -35,11 +35,18 @@ export class KernelRuntime {
   dispatchCount = 0;
   submitCount = 0;
 
+  private readonly onUncapturedError = (event: Event) => {
+    const e = (event as GPUUncapturedErrorEvent).error;
+    this.firstError ??= new DeviceError(`GPU error: ${e.message}`);
+  };
+
   constructor(readonly device: GPUDevice) {
-    device.addEventListener('uncapturederror', (event) => {
-      const e = (event as GPUUncapturedErrorEvent).error;
-      this.firstError ??= new DeviceError(`GPU error: ${e.message}`);
-    });
+    device.addEventListener('uncapturederror', this.onUncapturedError);
+  }
+
+  /** Stops listening to the device's errors (a host app's device outlives the engine). */
+  detach(): void {
+    this.device.removeEventListener('uncapturederror', this.onUncapturedError);
   }
 
   /** Turns per-dispatch GPU timestamps on or off (needs the timestamp-query feature). */

@@ -157,7 +157,7 @@ export async function trainRun(config: RunConfig, runDir: string, options: { res
     const store = options.store ?? new DiskEmbeddingStore();
     const sampleOptions = { axis: split.axis, normalization: normalizationOf(config), size: config.size, views: config.views, seed: config.train.seed };
     log(`data: ${dataset.name}; ${split.train.reduce((n, p) => n + (p.slices?.length ?? 0), 0) || split.train.length + ' volume(s)'} labelled slice(s), ${config.views} augmented view(s) each`);
-    if (encoder) log(`encoder: ${encoder.name}; embedding cache: ${store.where}`);
+    if (encoder && usesEncoder(config.head)) log(`encoder: ${encoder.name}; embedding cache: ${store.where}`);
     const samples: Sample[] = await trainingSamples(split.train, sampleOptions, usesEncoder(config.head) && encoder ? { encoder, store, onEmbed: options.onEmbed, signal: options.signal } : null);
     const embeddingSeconds = (performance.now() - t0) / 1000;
 
