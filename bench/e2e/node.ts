@@ -30,7 +30,7 @@ import { buildModel } from '../../src/train/run.js';
 import { prepareSquareSlices, trainingSamples } from '../../src/train/samples.js';
 import { train } from '../../src/train/trainer.js';
 import type { HeadKind } from '../../src/models/heads/index.js';
-import { evalEpochs, loadData, ourEpochs, peakRssBytes, scoreSlices, testSlices, type E2EConfig, type Score } from './shared.js';
+import { cpuSeconds, evalEpochs, loadData, ourEpochs, peakRssBytes, scoreSlices, testSlices, type E2EConfig, type Score } from './shared.js';
 
 const npy = (file: string, data: Float32Array | Uint8Array | Int32Array, shape: number[]) => writeFile(file, writeNpy(data, shape));
 
@@ -108,12 +108,27 @@ async function exportTest(config: E2EConfig, dir: string): Promise<void> {
   await writeFile(path.join(dir, 'meta.json'), JSON.stringify({ ...meta, checkSeeds: seeds }, null, 2) + '\n');
 }
 
+type ProfileEntry = { name: string; calls: number; totalMs: number };
+
+/** Sums of two kernel profiles by name, as plain copies, most GPU time first. */
+function mergeProfiles(a: ProfileEntry[], b: ProfileEntry[]): ProfileEntry[] {
+  const out = new Map(a.map((e) => [e.name, { name: e.name, calls: e.calls, totalMs: e.totalMs }]));
+  for (const e of b) {
+    const m = out.get(e.name) ?? { name: e.name, calls: 0, totalMs: 0 };
+    m.calls += e.calls;
+    m.totalMs += e.totalMs;
+    out.set(e.name, m);
+  }
+  return [...out.values()].sort((x, y) => y.totalMs - x.totalMs);
+}
+
 interface Checkpoint { epoch: number; step: number; seconds: number; dice: number | null; classDice: (number | null)[] }
 
 /** Our pipeline on one (head, N), timed on one clock that stops while evaluating. */
 async function ours(config: E2EConfig, head: HeadKind, n: number, out: string, profile: boolean): Promise<void> {
   const t0 = performance.now();
   let evalMs = 0;
+  let evalCpu = 0;
   const clock = () => (performance.now() - t0 - evalMs) / 1000;
   const phases: Record<string, number> = {};
   const engine = await Engine.create({ profile });
@@ -132,44 +147,53 @@ async function ours(config: E2EConfig, head: HeadKind, n: number, out: string, p
       onEmbed: (p) => {
         const now = clock();
         if (p.done === 0) prepDone = now;
-        else embedTimes.push(now - embedStarted);
+        else {
+          embedTimes.push(now - embedStarted);
+          console.log(`ours ${head} N=${n}: embedded ${p.done}/${p.total} at ${now.toFixed(1)} s`);
+        }
         embedStarted = now;
       },
     });
     phases.dataPrep = prepDone - phases.setup;
     phases.embedding = clock() - prepDone;
-    const embedProfile = profile ? (await engine.sync(), engine.runtime.profileReport()) : null;
+    const embedProfile = profile ? (await engine.sync(), mergeProfiles([], engine.runtime.profileReport())) : null;
     engine.runtime.resetProfile();
 
     const model = await buildModel(engine, rc, numClasses(dataset), samples[0].inputShape[0]);
     phases.modelBuild = clock() - prepDone - phases.embedding;
     const { image, label } = await split.test[0].case.load();
     const slices = testSlices(split, config.testStride);
-    const testStore = new DiskEmbeddingStore(path.join(config.work, 'test-embeddings'));
+    const testStore = new DiskEmbeddingStore(config.testCache);
     const checkpoints: Checkpoint[] = [];
     const stepTimes: number[] = [];
     let stepStarted = clock();
     const trainStarted = clock();
     const points = new Set(evalEpochs(epochs, config.evalPoints));
-    let trainProfile: ReturnType<typeof engine.runtime.profileReport> | null = null;
+    let trainProfile: ProfileEntry[] | null = null;
     const { optimizer, position } = await train(model, samples, rc.train, {
-      onStep: () => {
+      onStep: (info) => {
         const now = clock();
+        console.log(`ours ${head} N=${n}: step ${info.step}/${info.totalSteps} loss ${info.loss.toFixed(4)} at ${now.toFixed(1)} s`);
         stepTimes.push(now - stepStarted);
         stepStarted = now;
       },
       onEpoch: async (info) => {
         if (!points.has(info.epoch)) return;
         await engine.sync();
-        if (profile && !trainProfile) trainProfile = engine.runtime.profileReport();
+        // profileReport's entries are live (later kernels add to them): copy, and start afresh after evaluating.
+        if (profile) trainProfile = mergeProfiles(trainProfile ?? [], engine.runtime.profileReport());
         const seconds = clock();
         const e0 = performance.now();
+        const c0 = cpuSeconds();
         const pred = await predictVolume(model, image, { axis: split.axis, normalization: { kind: 'minmax' }, size: config.size, slices, encoder: { encoder, store: testStore } });
         const predicted = slices.map((s) => extractLabelSlice(pred, split.axis, s));
         const score: Score = scoreSlices(label!, split.axis, slices, predicted, dataset.classNames);
         checkpoints.push({ epoch: info.epoch, step: info.step, seconds, ...score });
         console.log(`ours ${head} N=${n}: epoch ${info.epoch}/${epochs} (step ${info.step}) at ${seconds.toFixed(1)} s: Dice ${score.dice?.toFixed(3)}`);
+        await engine.sync();
+        engine.runtime.resetProfile();
         evalMs += performance.now() - e0;
+        evalCpu += cpuSeconds() - c0;
         stepStarted = clock();
       },
     });
@@ -182,7 +206,7 @@ async function ours(config: E2EConfig, head: HeadKind, n: number, out: string, p
       epochs, steps: position.step, bank: samples.length, views: config.views,
       totalSeconds: clock(), evaluationSeconds: evalMs / 1000, phases,
       embedSeconds: embedTimes, stepSeconds: stepTimes,
-      peakRssBytes: peakRssBytes(), checkpoints,
+      peakRssBytes: peakRssBytes(), cpuSeconds: cpuSeconds() - evalCpu, checkpoints,
       profile: profile ? { embedding: embedProfile, training: trainProfile } : undefined,
     };
     await writeFile(out, JSON.stringify(result, null, 2) + '\n');

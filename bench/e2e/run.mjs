@@ -40,6 +40,8 @@ function config() {
     evalPoints: Number(arg('eval-points', '3')),
     threads: Number(arg('threads', String(os.cpus().length))),
     work: arg('work', 'bench/cache/e2e/work'),
+    testCache: 'bench/cache/e2e/test-embeddings',
+    oursEpochs: arg('ours-epochs', '') ? Number(arg('ours-epochs', '')) : undefined,
   };
 }
 
@@ -60,7 +62,7 @@ async function bundle() {
   });
 }
 
-const epochsOurs = (c) => Math.max(1, Math.round(c.epochs / (c.views + 1)));
+const epochsOurs = (c) => c.oursEpochs ?? Math.max(1, Math.round(c.epochs / (c.views + 1)));
 function evalEpochs(epochs, points) {
   const out = new Set([epochs]);
   for (let k = 1; k <= points; k++) out.add(Math.max(1, Math.round((epochs * k) / points)));
@@ -112,7 +114,7 @@ async function main() {
         const la = os.loadavg()[0];
         run(PY, ['tools/peers/reference_protocol.py', '--data', dataDir, '--head', head, '--n', String(n), '--epochs', String(c.epochs),
           '--eval-epochs', evalEpochs(c.epochs, c.evalPoints).join(','), '--batch', String(c.batchSize), '--lr', String(c.lr), '--seed', String(c.seed),
-          '--threads', String(c.threads), '--test-embeddings', path.join(c.work, `test-embeddings-onnxruntime-${c.data}-S${c.size}-gap${c.gap}-stride${c.testStride}.npy`), '--out', refDir], `reference ${head} N=${n}`);
+          '--threads', String(c.threads), '--test-embeddings', `bench/cache/e2e/test-embeddings-onnxruntime-${c.data}-S${c.size}-gap${c.gap}-stride${c.testStride}.npy`, '--out', refDir], `reference ${head} N=${n}`);
         const refFile = path.join(refDir, 'result.json');
         run(node[0], [...node.slice(1), 'score', configFile, refFile], 'score');
         const reference = JSON.parse(readFileSync(refFile, 'utf8'));

@@ -32,25 +32,13 @@ export interface E2EConfig {
   evalPoints: number;
   /** Threads for PyTorch and onnxruntime (the machine's cores). */
   threads: number;
-  /** Where the exported data, run outputs and caches go. */
+  /** Where the exported data and run outputs go. */
   work: string;
+  /** Embedding cache for the test slices only (evaluation, off the clock; content-addressed, so shared between runs). */
+  testCache: string;
+  /** Our epochs over the bank; default: the same number of sample visits as the reference (ourEpochs). */
+  oursEpochs?: number;
 }
-
-export const DEFAULT_CONFIG: Omit<E2EConfig, 'work' | 'threads'> = {
-  data: 'brain-aal',
-  heads: ['linear'],
-  ns: [1, 4],
-  epochs: 12,
-  views: 2,
-  size: 128,
-  encoderSize: 1024,
-  batchSize: 4,
-  lr: 5e-4,
-  seed: 0,
-  gap: 10,
-  testStride: 3,
-  evalPoints: 3,
-};
 
 export async function loadData(config: E2EConfig, labelled: number): Promise<{ dataset: Dataset; split: DatasetSplit }> {
   const dataset = await loadDatasetFromDisk(config.data);
@@ -71,6 +59,7 @@ export function testSlices(split: DatasetSplit, stride: number): number[] {
  * passes over the bank (at least 1).
  */
 export function ourEpochs(config: E2EConfig): number {
+  if (config.oursEpochs) return config.oursEpochs;
   return Math.max(1, Math.round(config.epochs / (config.views + 1)));
 }
 
@@ -109,3 +98,9 @@ export function scoreSlices(truth: LabelVolume, axis: 0 | 1 | 2, slices: number[
 }
 
 export const peakRssBytes = () => process.resourceUsage().maxRSS * 1024;
+
+/** This process's CPU time, every thread (lavapipe's workers included): moves less with other load than wall time. */
+export const cpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};

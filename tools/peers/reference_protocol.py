@@ -84,6 +84,12 @@ class Encoder:
         return np.concatenate([self.session.run(None, {self.input: sam_preprocess(im, self.size)[None]})[0] for im in images])
 
 
+def cpu() -> float:
+    """This process's CPU seconds, every thread: moves less with other load than wall time."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def check(data: Path) -> dict:
     """Our exported views and SAM input against this port, same seeds."""
     meta = json.loads((data / "meta.json").read_text())
@@ -135,6 +141,7 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     eval_off = 0.0  # seconds spent evaluating, left off the training clock
+    eval_cpu = 0.0
     clock = lambda: time.perf_counter() - T_START - eval_off  # noqa: E731
     phases = {"imports": clock()}
 
@@ -210,15 +217,17 @@ def main():
             step_seconds.append(t3 - t0)
             step += 1
         if epoch + 1 in eval_epochs:
-            e0 = time.perf_counter()
+            e0, c0 = time.perf_counter(), cpu()
             checkpoints.append(evaluate(epoch + 1, step))
             print(f"reference {args.head} N={args.n}: epoch {epoch + 1}/{args.epochs} (step {step}) at {checkpoints[-1]['seconds']:.1f} s, loss {losses[-1]:.4f}", flush=True)
             eval_off += time.perf_counter() - e0
+            eval_cpu += cpu() - c0
     phases["training"] = clock() - train_start
     result = {
         "method": "reference", "head": args.head, "n": args.n, "epochs": args.epochs, "steps": step, "batch": batch, "lr": args.lr,
         "totalSeconds": clock(), "evaluationSeconds": eval_off, "phases": phases, "split": split, "stepSeconds": step_seconds,
         "losses": losses, "peakRssBytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "cpuSeconds": cpu() - eval_cpu,
         "encoder": {"runtime": f"onnxruntime {ort.__version__} CPUExecutionProvider", "threads": args.threads, "input": encoder.size},
         "torch": torch.__version__, "checkpoints": checkpoints,
     }
