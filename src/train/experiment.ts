@@ -25,8 +25,8 @@ export interface ExperimentOptions {
   encoder: RunConfig['encoder'];
   heads: ModelKind[];
   labelled: number[];
-  /** Optimizer steps per run; epochs follow from the bank size and batch (at least 1). */
-  steps: number;
+  /** Optimizer steps per run, per model (heads differ in cost by orders of magnitude); epochs follow from the bank size and batch (at least 1). */
+  steps: Record<ModelKind, number>;
   views: number;
   size: number;
   batchSize: number;
@@ -119,7 +119,7 @@ export async function runExperiment(options: ExperimentOptions, hooks: Experimen
       for (const labelled of options.labelled) {
         const label = `${head} N=${labelled}`;
         const bank = labelled * (options.views + 1);
-        const epochs = Math.max(1, Math.round(options.steps / stepsPerEpoch(bank, options.batchSize)));
+        const epochs = Math.max(1, Math.round(options.steps[head] / stepsPerEpoch(bank, options.batchSize)));
         const config = runConfig(options, head, labelled, epochs);
         const runDir = path.join(options.out, `${head}-N${labelled}`);
         const previous = await reusable(runDir, config);

@@ -3,7 +3,7 @@ import { UsageError } from '../../errors.js';
 import { DiskEmbeddingStore } from '../../train/embedding-cache-node.js';
 import { NullEmbeddingStore } from '../../train/embedding-cache.js';
 import { claimCheck, experimentTable, runExperiment, type ExperimentOptions, type ExperimentResult } from '../../train/experiment.js';
-import { parseModelKind } from '../../train/models.js';
+import { MODEL_KINDS, parseModelKind, type ModelKind } from '../../train/models.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { formatDuration, ProgressBar } from '../progress.js';
 import { parseIntOption, parseNumberOption } from '../options.js';
@@ -14,9 +14,9 @@ import { parseIntOption, parseNumberOption } from '../options.js';
  * embeddings) and 128 x 128 slices, and no CNN head (the reference's CNN head runs 3x3 convolutions
  * 1024 channels wide: minutes per step on such a machine).
  */
-export const QUICK = { steps: 20, views: 0, testStride: 3, encoderSize: 512, size: 128, heads: 'autosam,linear,unet' } as const;
+export const QUICK = { steps: 'autosam=30,cnn=10,linear=200,unet=60', views: 0, testStride: 3, encoderSize: 512, size: 128, heads: 'autosam,linear,unet' } as const;
 /** --full: the paper's setting as far as this tool goes: MobileSAM at 1024, 256 x 256 slices, all heads. */
-export const FULL = { steps: 300, views: 4, testStride: 1, encoderSize: 1024, size: 256, heads: 'autosam,cnn,linear,unet' } as const;
+export const FULL = { steps: 'autosam=300,cnn=300,linear=300,unet=300', views: 4, testStride: 1, encoderSize: 1024, size: 256, heads: 'autosam,cnn,linear,unet' } as const;
 
 const HELP = `usage: autosam experiment [--full] [--out DIR] [--readme FILE] [options]
 
@@ -26,11 +26,15 @@ slices from one slab (N nested: 1 of the 4, 4 of the 16), evaluated by 3D Dice o
 beyond a gap. Prints the Dice table; with --readme, writes it into that file between the markers
 <!-- experiment:start --> and <!-- experiment:end -->. Finished runs in --out are reused.
 
-  --full             steps ${FULL.steps}, views ${FULL.views}, every test slice, encoder input ${FULL.encoderSize}, slices ${FULL.size}, heads ${FULL.heads}
-                     (default: steps ${QUICK.steps}, views ${QUICK.views}, every ${QUICK.testStride}rd test slice, encoder input ${QUICK.encoderSize}, slices ${QUICK.size}, heads ${QUICK.heads})
+  --full             steps ${FULL.steps},
+                     views ${FULL.views}, every test slice, encoder input ${FULL.encoderSize}, slices ${FULL.size}, heads ${FULL.heads}
+                     (default: steps ${QUICK.steps},
+                     views ${QUICK.views}, every ${QUICK.testStride}rd test slice, encoder input ${QUICK.encoderSize}, slices ${QUICK.size}, heads ${QUICK.heads})
   --heads LIST       from autosam,cnn,linear,unet
   --labeled LIST     default 1,4,16
-  --steps S          optimizer steps per run   --views K   augmented views per labelled slice
+  --steps S|LIST     optimizer steps per run: one number for every model, or per model as
+                     autosam=30,linear=200 (models not named keep the preset's count)
+  --views K          augmented views per labelled slice
   --test-stride N    score every N-th slice of the test slab
   --size S           slices are resized to S x S  --batch B (default 4)  --lr LR (default 5e-4)
   --seed S  --gap G  split seed (default 0) and slices between the slabs (default 10)
@@ -69,7 +73,7 @@ export const experimentCommand: Command = {
       },
       heads: list(v.heads, preset.heads).map(parseModelKind),
       labelled: [...new Set(labelled)].sort((a, b) => a - b),
-      steps: parseIntOption('--steps', v.steps, preset.steps, { min: 1, max: 1_000_000 }),
+      steps: parseSteps(v.steps, preset.steps),
       views: parseIntOption('--views', v.views, preset.views, { min: 0, max: 1000 }),
       size: parseIntOption('--size', v.size, preset.size, { min: 16, max: 1024 }),
       batchSize: parseIntOption('--batch', v.batch, 4, { min: 1, max: 4096 }),
@@ -99,11 +103,30 @@ export const experimentCommand: Command = {
   },
 };
 
+/** 'N' for every model, or 'kind=N,...' over the preset's per-model counts. */
+function parseSteps(text: string | undefined, preset: string): Record<ModelKind, number> {
+  const steps = {} as Record<ModelKind, number>;
+  const apply = (spec: string, what: string) => {
+    if (/^\d+$/.test(spec.trim())) {
+      for (const kind of MODEL_KINDS) steps[kind] = parseIntOption('--steps', spec.trim(), 1, { min: 1, max: 1_000_000 });
+      return;
+    }
+    for (const part of spec.split(',').map((p) => p.trim()).filter(Boolean)) {
+      const [name, count] = part.split('=');
+      if (count === undefined) throw new UsageError(`${what} '${spec}': expected a number or model=steps pairs such as autosam=30,linear=200`);
+      steps[parseModelKind(name)] = parseIntOption(`--steps ${name}`, count, 1, { min: 1, max: 1_000_000 });
+    }
+  };
+  apply(preset, 'preset');
+  if (text !== undefined) apply(text, '--steps');
+  return steps;
+}
+
 function report(result: ExperimentResult, commandLine: string): string {
   const o = result.options;
   return [
     `Mean foreground Dice (3D, ${result.classNames.length - 1} classes: ${result.classNames.slice(1).join(', ')}) on ${result.testSlices} held-out slices of ${o.data}, ` +
-      `${o.steps} steps per run (batch ${o.batchSize}, Adam ${o.lr}), ${o.views} augmented view(s) per labelled slice, slices at ${o.size}x${o.size}, ` +
+      `steps per run ${o.heads.map((h) => `${h} ${o.steps[h]}`).join(', ')} (batch ${o.batchSize}, Adam ${o.lr}), ${o.views} augmented view(s) per labelled slice, slices at ${o.size}x${o.size}, ` +
       `${o.encoder.name} input ${o.encoder.inputSize ?? 'native'}, seed ${o.seed}:`,
     '',
     experimentTable(result),
