@@ -3,7 +3,9 @@
 // Each case is checked first against float64 sums at sampled output elements, then timed: the check
 // run compiles the pipelines (the warm-up), then `--runs` timed runs (default 3), median reported.
 //
-//   node bench/kernels/run-throughput.mjs [--filter=matmul,conv2d] [--runs=3] [--out=bench/results/x.json] [--label=after]
+//   node bench/kernels/run-throughput.mjs [--filter=matmul,conv2d] [--runs=3] [--out=bench/results/x.json] [--label=after] [--compare]
+// --compare also times the direct kernels (the lavapipe paths switched off with setSubgroupMatmul),
+// run for run interleaved with ours, so that the ratio holds on a machine whose load changes.
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { adapterName } from '../../src/device/device.js';
@@ -12,7 +14,7 @@ import type { Conv2dGeometry } from '../../src/kernels/conv2d.js';
 import type { ConvTranspose2dGeometry } from '../../src/kernels/conv-transpose2d.js';
 import { conv2d, convTranspose2d } from '../../src/ops/conv.js';
 import { conv2dBackward, convTranspose2dBackward } from '../../src/ops/conv-backward.js';
-import { matmul } from '../../src/ops/matmul.js';
+import { matmul, setSubgroupMatmul } from '../../src/ops/matmul.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { compareValues, median, seededArray } from './measure.js';
 
@@ -202,16 +204,18 @@ export function throughputCases(): Case[] {
     ...parts.map((p) => convCase(4, 16, 16, 128, p)),
     ...parts.map((p) => convCase(4, 3, 16, 128, p)),
     ...parts.map((p) => convTransposeCase(24, 256, 64, 64, p)),
-    ...parts.map((p) => convTransposeCase(24, 64, 32, 128, p)),
+    // Batch 12, not 24: at 24 the output (201 MB) exceeds the 128 MiB storage-binding limit on every path.
+    ...parts.map((p) => convTransposeCase(12, 64, 32, 128, p)),
   ];
 }
 
-interface Result { name: string; macs: number; gflops?: number; medianMs?: number; runsMs?: number[]; firstRunMs?: number; maxAbsErr?: number; atol?: number; error?: string }
+interface Result { name: string; macs: number; directGflops?: number; directRunsMs?: number[]; speedup?: number; gflops?: number; medianMs?: number; runsMs?: number[]; firstRunMs?: number; maxAbsErr?: number; atol?: number; error?: string }
 
 async function main(): Promise<void> {
   const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
   const filters = args.filter ? args.filter.split(',') : [];
   const runs = Number(args.runs ?? 3);
+  const compare = 'compare' in args;
   const engine = await Engine.create();
   const log = (s: string) => console.log(`[throughput] ${s}`);
   log(`adapter: ${adapterName(engine.report)}; LP_NUM_THREADS=${process.env.LP_NUM_THREADS ?? '(default)'}; load ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
@@ -231,18 +235,31 @@ async function main(): Promise<void> {
       r.maxAbsErr = chk.maxAbsErr;
       r.atol = chk.atol;
       if (!chk.ok) throw new Error(`check failed: max |err| ${chk.maxAbsErr} > atol ${chk.atol}`);
-      const times: number[] = [];
-      for (let i = 0; i < runs; i++) {
-        t0 = performance.now();
-        const o = prepared.run();
+      const timeOne = async (subgroup: boolean) => {
+        setSubgroupMatmul(engine, subgroup);
+        const start = performance.now();
+        const o = prepared!.run();
         await engine.sync();
-        times.push(performance.now() - t0);
         o.forEach((t) => t.dispose());
+        return performance.now() - start;
+      };
+      if (compare) await timeOne(false); // the direct kernels' warm-up (pipeline compile)
+      const times: number[] = [], direct: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        times.push(await timeOne(true));
+        if (compare) direct.push(await timeOne(false));
+      }
+      setSubgroupMatmul(engine, true);
+      if (compare) {
+        r.directRunsMs = direct.map((t) => Math.round(t * 10) / 10);
+        r.directGflops = (2 * c.macs) / (median(direct) * 1e6);
       }
       r.runsMs = times.map((t) => Math.round(t * 10) / 10);
       r.medianMs = median(times);
       r.gflops = (2 * c.macs) / (r.medianMs * 1e6);
-      log(`${c.name}: ${r.gflops.toFixed(2)} GFLOP/s (median ${r.medianMs.toFixed(1)} ms of [${r.runsMs.join(', ')}], first ${r.firstRunMs.toFixed(0)} ms, max err ${r.maxAbsErr.toExponential(1)} <= ${r.atol.toExponential(1)})`);
+      if (r.directGflops) r.speedup = r.gflops / r.directGflops;
+      const vs = r.directGflops ? `; direct kernels ${r.directGflops.toFixed(2)} GFLOP/s [${r.directRunsMs!.join(', ')}], x${r.speedup!.toFixed(2)}` : '';
+      log(`${c.name}: ${r.gflops.toFixed(2)} GFLOP/s${vs} (median ${r.medianMs.toFixed(1)} ms of [${r.runsMs.join(', ')}], first ${r.firstRunMs.toFixed(0)} ms, max err ${r.maxAbsErr.toExponential(1)} <= ${r.atol.toExponential(1)})`);
     } catch (err) {
       r.error = (err as Error).message;
       log(`${c.name}: ERROR ${r.error}`);

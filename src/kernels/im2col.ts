@@ -28,47 +28,48 @@ export interface Im2colParams {
 
 const LANES = 64;
 
-/** Each invocation writes 4 adjacent columns of one row (one vec4 store). Everything is a uniform: one pipeline serves every shape. */
+/**
+ * Each invocation writes 4 adjacent columns of one row (one vec4 store). The geometry is baked into
+ * the WGSL and only the chunk's first pixel and the image offset are uniforms: llvmpipe runs an
+ * integer division by a uniform as one scalar divide per lane, which made the uniform-only version
+ * cost more than the GEMM it feeds (64 -> 64 channels at 256x256); by a constant, LLVM turns it
+ * into multiplies. One pipeline per convolution shape, a small one.
+ */
 export function im2colKernel(p: Im2colParams): KernelSpec & { uniforms: Int32Array } {
   if (p.columns % 4 !== 0 || p.firstPixel % 4 !== 0) throw new Error('im2colKernel: columns and firstPixel must be multiples of 4');
-  const quads = p.rows * (p.columns / 4);
+  const quadsPerRow = p.columns / 4, quads = p.rows * quadsPerRow;
+  const [kh, kw] = p.kernel, taps = kh * kw;
   const wgsl = `${bindingDecls([
     { name: 'Src', kind: 'read', type: 'array<f32>' },
     { name: 'Col', kind: 'read_write', type: 'array<vec4<f32>>' },
-    { name: 'u', kind: 'uniform', type: 'U' },
+    { name: 'u', kind: 'uniform', type: 'vec4<i32>' },
   ])}
-struct U { channels: i32, height: i32, width: i32, outWidth: i32, kh: i32, kw: i32, strideY: i32, strideX: i32,
-  offY: i32, offX: i32, stepY: i32, stepX: i32, rows: i32, quadsPerRow: i32, firstPixel: i32, srcOffset: i32, quads: i32 }
 ${WGSL_LINEAR_WORKGROUP}
 @compute @workgroup_size(${LANES})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let q = i32(linearWorkgroup(wid, nwg) * ${LANES}u + lid);
-  if (q >= u.quads) { return; }
-  let r = q / u.quadsPerRow;
-  let p = u.firstPixel + (q % u.quadsPerRow) * 4;
+  if (q >= ${quads}) { return; }
+  let r = q / ${quadsPerRow};
+  let p = u.x + (q % ${quadsPerRow}) * 4;
   var v = vec4<f32>(0.0);
-  if (r < u.channels * u.kh * u.kw) {
-    let taps = u.kh * u.kw;
-    let c = r / taps;
-    let ky = (r % taps) / u.kw;
-    let kx = r % u.kw;
-    let plane = u.srcOffset + c * u.height * u.width;
+  if (r < ${p.channels * taps}) {
+    let c = r / ${taps};
+    let ky = (r % ${taps}) / ${kw};
+    let kx = r % ${kw};
+    let plane = u.y + c * ${p.height * p.width};
     for (var j = 0; j < 4; j++) {
-      let oy = (p + j) / u.outWidth;
-      let ox = (p + j) % u.outWidth;
-      let iy = oy * u.strideY + u.offY + ky * u.stepY;
-      let ix = ox * u.strideX + u.offX + kx * u.stepX;
-      if (iy >= 0 && iy < u.height && ix >= 0 && ix < u.width) { v[j] = Src[plane + iy * u.width + ix]; }
+      let oy = (p + j) / ${p.outWidth};
+      let ox = (p + j) % ${p.outWidth};
+      let iy = oy * ${p.stride[0]} + ${p.offset[0]} + ky * ${p.step[0]};
+      let ix = ox * ${p.stride[1]} + ${p.offset[1]} + kx * ${p.step[1]};
+      if (iy >= 0 && iy < ${p.height} && ix >= 0 && ix < ${p.width}) { v[j] = Src[plane + iy * ${p.width} + ix]; }
     }
   }
   Col[q] = v;
 }`;
   return {
     name: 'im2col', wgsl, workgroupSize: [LANES, 1, 1], dispatch: dispatchLinear(Math.ceil(quads / LANES)),
-    uniforms: new Int32Array([
-      p.channels, p.height, p.width, p.outWidth, p.kernel[0], p.kernel[1], p.stride[0], p.stride[1],
-      p.offset[0], p.offset[1], p.step[0], p.step[1], p.rows, p.columns / 4, p.firstPixel, p.srcOffset, quads,
-    ]),
+    uniforms: new Int32Array([p.firstPixel, p.srcOffset, 0, 0]),
   };
 }
 

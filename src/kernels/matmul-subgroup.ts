@@ -62,7 +62,7 @@ export function subgroupMatmulKernel(p: MatmulParams, rows: number = SUBGROUP_MA
   const fma = I.map((i) => `acc${i} += ${KK.map((kk) => `${aValue(i, kk)} * b${kk}`).join(' + ')};`);
   const store = I.map((i) => `if (m0 + ${i}u < dims.M) {
     var v = acc${i} + bias;
-    if (dims.hasBias == 2u) { v = v + vec4<f32>(Bias[m0 + ${i}u]); }
+    if (dims.hasBias == 2u) { v = v + vec4<f32>(Bias[(m0 + ${i}u) / dims.rowsPerBias]); }
     v = activate(v);
     let o = cBase + (m0 + ${i}u) * ldc4 + col;
     if (dims.hasResidual != 0u) { v = v + R[o]; }

@@ -48,7 +48,7 @@ export const MATMUL_ACTIVATE_WGSL = `fn activate(v: vec4<f32>) -> vec4<f32> {
 
 /** The uniform block every matmul kernel reads (see matmulUniforms). */
 export const MATMUL_DIMS_WGSL = `struct Dims { M: u32, N: u32, K: u32, aBatchStride: u32, bBatchStride: u32, hasBias: u32, hasResidual: u32, activation: u32,
-  aOffset: u32, bOffset: u32, cOffset: u32, lda: u32, ldb: u32, ldc: u32, cBatchStride: u32, unused: u32 }`;
+  aOffset: u32, bOffset: u32, cOffset: u32, lda: u32, ldb: u32, ldc: u32, cBatchStride: u32, rowsPerBias: u32 }`;
 
 /** The vec4 kernel needs every operand's contiguous dimension to be a multiple of 4. */
 export function matmulVectorizable(p: Pick<MatmulParams, 'M' | 'N' | 'K' | 'transA' | 'transB'>): boolean {
@@ -205,7 +205,7 @@ export function matmulUniforms(p: MatmulParams, layout: Partial<MatmulLayout> = 
   return new Uint32Array([
     p.M, p.N, p.K, p.batchA === 1 ? 0 : p.M * p.K, p.batchB === 1 ? 0 : p.K * p.N,
     l.rowBias ? 2 : p.bias ? 1 : 0, p.residual ? 1 : 0, ACTIVATION_CODE[p.activation],
-    l.aOffset, l.bOffset, l.cOffset, l.lda, l.ldb, l.ldc, l.cBatchStride, 0,
+    l.aOffset, l.bOffset, l.cOffset, l.lda, l.ldb, l.ldc, l.cBatchStride, l.rowsPerBias,
   ]);
 }
 
@@ -225,11 +225,13 @@ export interface MatmulLayout {
   ldc: number;
   cBatchStride: number;
   rowBias: boolean;
+  /** With rowBias: output rows per bias entry (row m adds Bias[m / rowsPerBias]). */
+  rowsPerBias: number;
 }
 
 export function denseLayout(p: MatmulParams): MatmulLayout {
   return {
-    aOffset: 0, bOffset: 0, cOffset: 0, lda: p.transA ? p.M : p.K, ldb: p.transB ? p.K : p.N, ldc: p.N, cBatchStride: p.M * p.N, rowBias: false,
+    aOffset: 0, bOffset: 0, cOffset: 0, lda: p.transA ? p.M : p.K, ldb: p.transB ? p.K : p.N, ldc: p.N, cBatchStride: p.M * p.N, rowBias: false, rowsPerBias: 1,
   };
 }
 

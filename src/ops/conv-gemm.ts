@@ -22,15 +22,18 @@ const SCRATCH_BYTES = 64 * 1024 * 1024;
 
 const roundUp4 = (n: number) => Math.ceil(n / 4) * 4;
 
-/** Whether this convolution takes the GEMM path: lavapipe-like adapter, f32, no groups, output planes a multiple of 4. */
+/** Whether this convolution takes the GEMM path: lavapipe-like adapter, f32, no groups, >= 32 output channels, output planes a multiple of 4. */
 export function convGemmEligible(engine: Engine, g: Conv2dGeometry, dtype: string): boolean {
   const [, , ho, wo] = conv2dOutputShape(g);
-  return dtype === 'f32' && g.groups === 1 && (ho * wo) % 4 === 0 && subgroupMatmulOn(engine);
+  return dtype === 'f32' && g.groups === 1 && (ho * wo) % 4 === 0 && g.wShape[0] >= MIN_ROWS && subgroupMatmulOn(engine);
 }
 
-/** The input gradient as a GEMM needs stride 1 (then dx's grid is y's grid read backwards) and x's planes a multiple of 4. */
+/** Channels below which im2col + GEMM lost to the direct kernels on lavapipe (16 -> 16 at 128x128, batch 4: 0.6-1.0x; 3 -> 16 dx: 0.1x; 64 -> 64: 1.4-2.5x). */
+const MIN_ROWS = 32;
+
+/** The input gradient as a GEMM needs stride 1 (then dx's grid is y's grid read backwards), >= 32 input channels and x's planes a multiple of 4. */
 export function convInputGradGemmEligible(engine: Engine, g: Conv2dGeometry, dtype: string): boolean {
-  return convGemmEligible(engine, g, dtype) && g.stride[0] === 1 && g.stride[1] === 1 && (g.xShape[2] * g.xShape[3]) % 4 === 0;
+  return convGemmEligible(engine, g, dtype) && g.xShape[1] >= MIN_ROWS && g.stride[0] === 1 && g.stride[1] === 1 && (g.xShape[2] * g.xShape[3]) % 4 === 0;
 }
 
 /** Pixel chunks [p0, p0 + n) of a plane of `pixels`, each n a multiple of 4 with rows * n * 4 bytes <= SCRATCH_BYTES. */
@@ -162,4 +165,29 @@ function reshaped(engine: Engine, t: Tensor, shape: readonly number[]): Tensor {
   const out = engine.copyAs(t, shape);
   t.dispose();
   return out;
+}
+
+/**
+ * convTranspose2d with kernel = stride (SAM's 2x2 upscaling; isNonOverlappingTranspose, groups 1):
+ * tiles[b] (Cout kh kw, H W) = Wᵀ @ x[b] with W read as (Cin, Cout kh kw), as one batched matmul,
+ * then depth-to-space: y[b, co, iy kh + ky, ix kw + kx] = tiles[b, (co, ky, kx), (iy, ix)].
+ * Needs Cin, Cout kh kw and H W multiples of 4 and the tiles (the size of y) within one binding; null otherwise.
+ */
+export function convTranspose2dTiledGemm(x: Tensor, w: Tensor, bias: Tensor | null): Tensor | null {
+  const engine = x.engine;
+  const [batch, cin, h, wd] = x.shape;
+  const [, cout, kh, kw] = w.shape;
+  const rows = cout * kh * kw, P = h * wd;
+  if (x.dtype !== 'f32' || cin % 4 !== 0 || rows % 4 !== 0 || P % 4 !== 0 || !subgroupMatmulOn(engine)) return null;
+  if (batch * rows * P * 4 > engine.device.limits.maxStorageBufferBindingSize) return null;
+  const tiles = engine.empty([batch, rows, P], 'f32');
+  const p: MatmulParams = { ...params(rows, P, cin, { transA: true, bias: bias !== null }), batch, batchB: batch };
+  run(engine, p, { rowBias: bias !== null, rowsPerBias: kh * kw }, w.buffer, x.buffer, bias?.buffer ?? null, null, tiles.buffer);
+  const y = engine.empty([batch, cout, h * kh, wd * kw], 'f32');
+  // (N, Cout, kh, kw, H, W) -> (N, Cout, H, kh, W, kw)
+  engine.runtime.run(permuteKernel({ shape: [batch, cout, kh, kw, h, wd], perm: [0, 1, 4, 2, 5, 3], dtype: 'f32' }), [
+    { buffer: tiles.buffer }, { buffer: y.buffer, write: true },
+  ]);
+  tiles.dispose();
+  return y;
 }

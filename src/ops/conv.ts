@@ -1,9 +1,9 @@
 // Tensor-level convolutions with PyTorch's F.conv2d / F.conv_transpose2d semantics: validate, allocate, dispatch.
 import { ShapeError, UsageError } from '../errors.js';
 import { conv2dKernel, conv2dOutputShape, type Conv2dGeometry, type Pair } from '../kernels/conv2d.js';
-import { convTranspose2dKernel, convTranspose2dOutputShape, type ConvTranspose2dGeometry } from '../kernels/conv-transpose2d.js';
+import { convTranspose2dKernel, convTranspose2dOutputShape, isNonOverlappingTranspose, type ConvTranspose2dGeometry } from '../kernels/conv-transpose2d.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { conv2dGemm, convGemmEligible } from './conv-gemm.js';
+import { conv2dGemm, convGemmEligible, convTranspose2dTiledGemm } from './conv-gemm.js';
 import { assertFloat, assertRank, assertSameEngine, shapeText } from './checks.js';
 import { record } from '../graph/autograd.js';
 import { conv2dBackward, convTranspose2dBackward } from './conv-backward.js';
@@ -111,8 +111,9 @@ export function convTranspose2d(x: Tensor, w: Tensor, bias: Tensor | null, optio
   checkOperands(op, x, w, bias, w.shape[0], w.shape[1] * g.groups, g.groups);
   const out = convTranspose2dOutputShape(g);
   checkOutput(op, out, x, w, `padding [${g.padding.join(', ')}] removes more than the full output`);
-  const y = x.engine.empty(out, x.dtype);
-  if (y.size > 0) {
+  const tiled = x.size > 0 && w.size > 0 && g.groups === 1 && isNonOverlappingTranspose(g) ? convTranspose2dTiledGemm(x, w, bias) : null;
+  const y = tiled ?? x.engine.empty(out, x.dtype);
+  if (y.size > 0 && !tiled) {
     const buffers = [{ buffer: x.buffer }, { buffer: w.buffer }, ...(bias ? [{ buffer: bias.buffer }] : []), { buffer: y.buffer, write: true }];
     const spec = convTranspose2dKernel({ ...g, dtype: x.dtype, hasBias: bias !== null });
     x.engine.runtime.run(spec, buffers, spec.uniforms);

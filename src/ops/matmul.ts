@@ -85,6 +85,12 @@ export function subgroupMatmulOn(engine: Engine): boolean {
   return ok;
 }
 
+/** Turns the lavapipe paths (subgroup matmul, conv as GEMM) off or back on for one engine: benchmarks compare both. */
+export function setSubgroupMatmul(engine: Engine, enabled: boolean): void {
+  subgroupEngines.delete(engine);
+  if (!enabled) subgroupEngines.set(engine, false);
+}
+
 /**
  * The kernel for these params on this engine: bindings (A, B, Bias, R, C) and uniforms
  * (matmulUniforms) are the same for both, so callers need not know which one runs.
