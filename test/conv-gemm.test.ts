@@ -6,7 +6,8 @@ import { conv2dBackwardReference } from '../src/kernels/conv-backward.js';
 import { conv2dOutputShape, conv2dReference, type Conv2dGeometry } from '../src/kernels/conv2d.js';
 import { convTranspose2dOutputShape, convTranspose2dReference, type ConvTranspose2dGeometry } from '../src/kernels/conv-transpose2d.js';
 import { im2colKernel, im2colReference, type Im2colParams } from '../src/kernels/im2col.js';
-import { conv2dGemm, conv2dInputGradGemm, conv2dWeightGradGemm, convGemmEligible, convInputGradGemmEligible, convTranspose2dTiledGemm } from '../src/ops/conv-gemm.js';
+import { conv2dGemm, conv2dInputGradGemm, conv2dWeightGradGemm, convGemmEligible, convTranspose2dTiledGemm } from '../src/ops/conv-gemm.js';
+import { subgroupMatmulOn } from '../src/ops/matmul.js';
 import { expectClose, randomArray, testEngine } from './helpers/engine.js';
 
 // Sums of at most a few hundred O(1) products in f32: within 1e-5 of float64.
@@ -35,6 +36,14 @@ describe('im2col against its reference', () => {
 });
 
 describe('conv2d as im2col + subgroup matmul', () => {
+  it('is chosen only from 32 channels, for f32 without groups', async () => {
+    const engine = await testEngine();
+    const on = subgroupMatmulOn(engine);
+    expect(convGemmEligible(engine, geometry([1, 8, 8, 8], [32, 8, 3, 3]), 'f32')).toBe(on);
+    expect(convGemmEligible(engine, geometry([1, 8, 8, 8], [16, 8, 3, 3]), 'f32')).toBe(false);
+    expect(convGemmEligible(engine, geometry([1, 8, 8, 8], [32, 8, 3, 3]), 'f16')).toBe(false);
+  });
+
   const shapes: [number[], number[], number, number, number][] = [
     [[2, 3, 9, 12], [17, 3, 3, 3], 1, 1, 1],
     [[1, 18, 10, 10], [20, 18, 3, 3], 1, 2, 2],
@@ -45,8 +54,8 @@ describe('conv2d as im2col + subgroup matmul', () => {
     const g = geometry(xShape, wShape, stride, padding, dilation);
     it(`x [${xShape}], w [${wShape}], stride ${stride}, padding ${padding}, dilation ${dilation}`, async (ctx) => {
       const engine = await testEngine();
-      if (!convGemmEligible(engine, g, 'f32')) ctx.skip();
-      // The functions themselves take any channel count; eligibility only says where they pay.
+      // The functions take any channel count (eligibility only says where they pay); they need the subgroup matmul.
+      if (!subgroupMatmulOn(engine)) ctx.skip();
       const yShape = conv2dOutputShape(g);
       const x = randomArray(xShape.reduce((a, b) => a * b), 1), w = randomArray(wShape.reduce((a, b) => a * b), 2), bias = randomArray(wShape[0], 3);
       const dy = randomArray(yShape.reduce((a, b) => a * b), 4);
