@@ -36,8 +36,8 @@ export function limitNeeds(encoder: EncoderSpec): LimitNeed[] {
   ];
 }
 
-const mib = (n: number) => `${(n / 2 ** 20).toFixed(n < 2 ** 20 ? 2 : 0)} MiB`;
-const show = (limit: string, n: number) => (/Size$/.test(limit) ? mib(n) : String(n));
+const bytes = (n: number) => (n >= 2 ** 20 ? `${+(n / 2 ** 20).toFixed(1)} MiB` : `${+(n / 1024).toFixed(1)} KiB`);
+const show = (limit: string, n: number) => (/Size$/.test(limit) ? bytes(n) : String(n));
 
 /** One sentence per limit the adapter falls short of; empty when it can run the encoder. */
 export function limitProblems(limits: Record<string, number>, encoder: EncoderSpec): string[] {
@@ -45,7 +45,8 @@ export function limitProblems(limits: Record<string, number>, encoder: EncoderSp
   for (const { limit, needed } of limitNeeds(encoder)) {
     const have = limits[limit];
     if (typeof have === 'number' && have < needed) {
-      const hint = encoder.kind === 'mobilesam' && /Size$/.test(limit) && encoder.inputSize > 256
+      // Only buffer sizes shrink with the input side; workgroup limits are the kernels' own.
+      const hint = encoder.kind === 'mobilesam' && /^max(StorageBufferBinding|Buffer)Size$/.test(limit) && encoder.inputSize > 256
         ? ' Choose a smaller MobileSAM input size, or use a browser or machine with a larger GPU.'
         : ' Use a browser or machine with a larger GPU.';
       out.push(`This GPU adapter's ${limit} is ${show(limit, have)}; the ${encoder.kind === 'mobilesam' ? `MobileSAM encoder at ${encoder.inputSize}` : `SAM ${encoder.variant} encoder`} needs ${show(limit, needed)}.${hint}`);
