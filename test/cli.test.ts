@@ -24,6 +24,13 @@ describe.skipIf(!built)('autosam CLI', () => {
     expect(kernels).toContain('grad/matmul');
   });
 
+  it('names a missing input file without a stack trace', () => {
+    const r = spawnSync('node', [CLI, 'embed', '--input', '/nonexistent/scan.png', '--out', '/tmp/x.npy'], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('autosam embed: /nonexistent/scan.png: no such file or directory');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('rejects an unknown command and unknown options with exit code 2', () => {
     expect(spawnSync('node', [CLI, 'frobnicate'], { encoding: 'utf8' }).status).toBe(2);
     const r = spawnSync('node', [CLI, 'check', '--bogus'], { encoding: 'utf8' });

@@ -13,6 +13,16 @@ import { serveCommand } from './commands/serve.js';
 
 const commands: Command[] = [infoCommand, checkCommand, dataCommand, embedCommand, trainCommand, evalCommand, predictCommand, experimentCommand, serveCommand];
 
+const FILE_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EISDIR: 'is a directory, expected a file',
+  ENOTDIR: 'a part of the path is not a directory',
+  ENOSPC: 'no space left on the device',
+  EROFS: 'read-only file system',
+};
+
 function usage(): string {
   const lines = commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
   return ['usage: autosam <command> [options]', '', 'commands:', ...lines, '', 'Run `autosam <command> --help` for its options.'].join('\n');
@@ -35,6 +45,12 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof AutosamError) {
       console.error(`autosam ${name}: ${err.name}: ${err.message}`);
       return err instanceof UsageError ? 2 : 1;
+    }
+    // A file the user named that cannot be read or written: say which and why, without a stack trace.
+    const fsError = err as NodeJS.ErrnoException;
+    if (fsError && typeof fsError.code === 'string' && typeof fsError.path === 'string' && FILE_ERRORS[fsError.code]) {
+      console.error(`autosam ${name}: ${fsError.path}: ${FILE_ERRORS[fsError.code]}`);
+      return 1;
     }
     throw err;
   }
