@@ -43,11 +43,6 @@ export class IndexedDbEmbeddingStore implements EmbeddingStore {
     }
   }
 
-  /** True when a record exists under key (without reading or verifying it). */
-  async has(key: string): Promise<boolean> {
-    return (await request(this.db.transaction(STORE, 'readonly').objectStore(STORE).count(key))) > 0;
-  }
-
   async put(key: string, entry: EmbeddingEntry): Promise<void> {
     const bytes = await encodeEntry(key, entry);
     // One put in one transaction: IndexedDB commits it whole or not at all, so no torn record.

@@ -15,8 +15,8 @@ import type { ImageVolume, LabelVolume } from '../data/volume.js';
 import type { Engine } from '../engine.js';
 import { DataError, UsageError } from '../errors.js';
 import { samVitConfig } from '../models/sam/config.js';
-import { embeddingKey, sha256Hex, type EmbeddingStore } from '../train/embedding-cache.js';
-import { embedImages, type EmbedProgress, type FrozenEncoder } from '../train/frozen-encoder.js';
+import { embeddingKey, sha256Hex, type EmbeddingEntry, type EmbeddingStore } from '../train/embedding-cache.js';
+import { embedImages, type EmbedProgress } from '../train/frozen-encoder.js';
 import type { RunConfig } from '../train/run-config.js';
 import { augmentationBank, prepareSquareSlices } from '../train/samples.js';
 import type { TrainConfig } from '../train/trainer.js';
@@ -66,10 +66,6 @@ export interface EpochReport {
   seconds: number;
 }
 
-interface StoreWithHas extends EmbeddingStore {
-  has?(key: string): Promise<boolean>;
-}
-
 /** Up to `count` indices spread evenly over `candidates` (all of them when there are fewer). */
 export function spreadPick(candidates: readonly number[], count: number): number[] {
   if (candidates.length <= count) return [...candidates];
@@ -112,9 +108,9 @@ export class FinetuneSession {
   private head: Head | null = null;
   private trained: { head: HeadKind; config: TrainConfig; steps: number; finalLoss: number } | null = null;
 
-  private constructor(readonly engine: Engine, readonly store: StoreWithHas) {}
+  private constructor(readonly engine: Engine, readonly store: EmbeddingStore) {}
 
-  static async create(store: StoreWithHas): Promise<FinetuneSession> {
+  static async create(store: EmbeddingStore): Promise<FinetuneSession> {
     return new FinetuneSession(await createEngine(), store);
   }
 
@@ -150,28 +146,29 @@ export class FinetuneSession {
     return this.encoder;
   }
 
-  /** Embeddings of square grey images through the store; the encoder is built only if one is missing. */
+  /**
+   * Embeddings of square grey images through the store. Before the encoder is built, the store is
+   * read first (each entry verified by its checksum): when every entry is there, that is the answer
+   * and the encoder is never loaded; otherwise it is built and embedImages fills the gaps.
+   */
   private async embedSquare(images: { data: Float32Array; height: number; width: number }[], onProgress: (p: EmbedProgress) => void, signal?: AbortSignal): Promise<{ embeddings: Embedding[]; built: boolean }> {
+    const withSize = (entries: EmbeddingEntry[]): Embedding[] => entries.map((e, i) => ({ data: e.data, shape: e.shape, imageSize: [images[i].height, images[i].width] }));
     let built = false;
-    let frozen: FrozenEncoder;
-    if (this.encoder) {
-      frozen = this.encoder.frozenEncoder;
-    } else {
-      const keys = await Promise.all(images.map((im) => embeddingKey(this.identity, im.data, [im.height, im.width])));
-      const present = this.store.has ? await Promise.all(keys.map((k) => this.store.has!(k))) : keys.map(() => false);
-      if (present.every(Boolean)) {
-        // Every entry is cached: an encoder that only names the cache identity (its forward is never called).
-        frozen = {
-          name: this.source!.kind, identity: this.identity, inputSize: 0, engine: this.engine, dispose: () => {},
-          forward: () => { throw new UsageError('internal: the encoder was needed after all'); },
-        };
-      } else {
-        frozen = (await this.builtEncoder()).frozenEncoder;
-        built = true;
+    if (!this.encoder) {
+      const found: EmbeddingEntry[] = [];
+      for (const im of images) {
+        signal?.throwIfAborted();
+        const entry = await this.store.get(await embeddingKey(this.identity, im.data, [im.height, im.width]));
+        if (!entry) break; // absent or damaged: the encoder is needed
+        found.push(entry);
+        onProgress({ done: found.length, total: images.length, cached: found.length });
       }
+      if (found.length === images.length) return { embeddings: withSize(found), built };
+      await this.builtEncoder();
+      built = true;
     }
-    const entries = await embedImages(frozen, this.store, images, { onProgress, signal });
-    return { embeddings: entries.map((e, i) => ({ data: e.data, shape: e.shape, imageSize: [images[i].height, images[i].width] })), built };
+    const entries = await embedImages(this.encoder!.frozenEncoder, this.store, images, { onProgress, signal });
+    return { embeddings: withSize(entries), built };
   }
 
   /** Prepares the labelled slices (normalised, resized, augmented) and their embeddings. */

@@ -3,7 +3,8 @@
 // at 256, train the linear head, segment, check the overlay's pixels for class colours (screenshot
 // kept in dist/test-output/), export the head (safetensors parses, its keys and shapes are the
 // head's, and the CLI's loader accepts it with the exported run.json), reload and find every
-// embedding in IndexedDB (no encoder built), and every network request on the app's own origin.
+// embedding in IndexedDB (no encoder built), a damaged record recomputed, and every network request
+// on the app's own origin.
 import { mkdirSync, readFileSync, writeFileSync, existsSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -177,6 +178,35 @@ describe.skipIf(!hasChromium())('app end to end in headless Chromium', () => {
     const again = await embed(page);
     expect(again).toEqual({ total: 2, cached: 2, built: 'false' });
     lap('reloaded, cache hit');
+
+    // Damaged IndexedDB records (each cut short by 4 bytes) read as misses: the slices are embedded again.
+    const entries = await page.evaluate(async () => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const req = indexedDB.open('autosam-embeddings');
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+      });
+      const tx = db.transaction('entries', 'readwrite');
+      const store = tx.objectStore('entries');
+      const keys = await new Promise<IDBValidKey[]>((resolve) => {
+        const req = store.getAllKeys();
+        req.onsuccess = () => resolve(req.result);
+      });
+      for (const key of keys) {
+        const value = await new Promise<ArrayBuffer>((resolve) => {
+          const req = store.get(key);
+          req.onsuccess = () => resolve(req.result as ArrayBuffer);
+        });
+        store.put(value.slice(0, value.byteLength - 4), key);
+      }
+      await new Promise((resolve) => (tx.oncomplete = resolve));
+      db.close();
+      return keys.length;
+    });
+    expect(entries).toBe(8); // 6 labelled + 2 unlabelled slices
+    const repaired = await embed(page);
+    expect(repaired).toEqual({ total: 2, cached: 0, built: 'true' });
+    lap('damaged entry recomputed');
     await page.close();
 
     const origin = new URL(server.url).origin;

@@ -19,9 +19,6 @@ class CountingStore extends MemoryEmbeddingStore {
     this.keys.add(key);
     return super.put(key, entry);
   }
-  async has(key: string) {
-    return this.keys.has(key);
-  }
 }
 
 /** 24 x 24 x 4 voxels: a bright disc (class 1) with a brighter core (class 2) on dark ground, varying by slice. */
@@ -48,7 +45,7 @@ describe('app session', () => {
     expect(pooledDice([{ pred: [1, 1, 1, 0, 3], label: [1, 1, 0, 3, 3] }], 4)).toEqual([0.8, null, 2 / 3]);
   });
 
-  it('embeds through the store, trains, predicts and exports; a second session reuses every embedding', async () => {
+  it('embeds through the store, trains, predicts and exports; a second session reuses every embedding, a third recomputes a damaged one', async () => {
     const { image, label } = discVolume();
     const store = new CountingStore();
     const bytes = new Uint8Array(readFileSync(minisamFile('encoder.onnx')));
@@ -107,6 +104,19 @@ describe('app session', () => {
       expect(store.keys.size).toBe(6);
     } finally {
       b.dispose();
+    }
+
+    // One entry unreadable (a store returns null for damaged entries): the encoder is built and recomputes just that one.
+    const damaged = [...store.keys][3];
+    const get = store.get.bind(store);
+    store.get = async (key) => (key === damaged ? null : get(key));
+    const c = await FinetuneSession.create(store);
+    try {
+      await c.setEncoder({ kind: 'mobilesam', bytes, inputSize: 64 });
+      const third = await c.embed(cases, settings, () => {}, undefined);
+      expect([third.total, third.cached, third.encoderBuilt]).toEqual([6, 5, true]);
+    } finally {
+      c.dispose();
     }
   });
 });
