@@ -6,6 +6,7 @@
 // Writes bench/results/e2e.json, one SVG per (head, N) (Dice against training wall time) and the
 // README block between the bench:e2e markers.
 //   --readme-only      rewrite the README block and plots from bench/results/e2e.json
+//   --merge            add this invocation's runs to bench/results/e2e.json as another session instead of replacing it
 //   --profile          afterwards, one extra run of ours (first head, first N) with GPU timestamps on,
 //                      kept in e2e.json under "profile" (not in the comparison: timestamps slow it)
 import { spawnSync } from 'node:child_process';
@@ -86,6 +87,25 @@ function target(reference, ours) {
   };
 }
 
+/** One session per bench invocation (--merge appends one); an older single-session file is read as one. */
+function normalize(result) {
+  if (result.sessions) return result;
+  const { date, durationSeconds, config, testSlices, portCheck, load, runs, ...rest } = result;
+  return { ...rest, date, sessions: [{ date, durationSeconds, config, testSlices, portCheck, load, runs }] };
+}
+
+/** What of the issue's grid (every head x N at the reference's epochs) no session ran. */
+function notRun(sessions) {
+  const out = [];
+  for (const head of FULL_GRID.heads) {
+    for (const n of FULL_GRID.ns) {
+      const ran = sessions.flatMap((s) => s.runs.filter((r) => r.head === head && r.n === n).map(() => s.config.epochs));
+      if (!ran.some((e) => e >= FULL_GRID.epochs)) out.push(`${head} N = ${n}${ran.length ? ` (only at ${Math.max(...ran)} epochs)` : ''}`);
+    }
+  }
+  return out;
+}
+
 async function main() {
   if (!flag('readme-only')) {
     const c = config();
@@ -133,23 +153,25 @@ async function main() {
       run(node[0], [...node.slice(1), 'ours', configFile, c.heads[0], String(c.ns[0]), file, '--profile'], 'profile');
       profile = JSON.parse(readFileSync(file, 'utf8'));
     }
-    const notRun = [];
-    for (const h of FULL_GRID.heads) if (!c.heads.includes(h)) notRun.push(`head ${h}`);
-    for (const n of FULL_GRID.ns) if (!c.ns.includes(n)) notRun.push(`N = ${n}`);
-    if (c.epochs < FULL_GRID.epochs) notRun.push(`${FULL_GRID.epochs} epochs (ran ${c.epochs})`);
-    const result = {
-      benchmark: 'e2e', date: started, durationSeconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
-      machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, platform: `${os.platform()} ${os.arch()}`, node: process.version },
+    const session = {
+      date: started, durationSeconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
       config: { ...c, oursEpochs: epochsOurs(c), referenceEvalEpochs: evalEpochs(c.epochs, c.evalPoints), oursEvalEpochs: evalEpochs(epochsOurs(c), c.evalPoints) },
       testSlices: JSON.parse(readFileSync(path.join(dataDir, 'meta.json'), 'utf8')).testSlices,
-      portCheck, load, runs, profile,
-      fullGrid: FULL_GRID, notRun,
+      portCheck, load, runs,
+    };
+    const previous = flag('merge') && existsSync(RESULT) ? normalize(JSON.parse(readFileSync(RESULT, 'utf8'))) : null;
+    const sessions = [...(previous?.sessions ?? []), session];
+    const result = {
+      benchmark: 'e2e', date: started,
+      machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, platform: `${os.platform()} ${os.arch()}`, node: process.version },
+      sessions, profile: profile ?? previous?.profile, fullGrid: FULL_GRID, notRun: notRun(sessions),
     };
     mkdirSync(path.dirname(RESULT), { recursive: true });
     writeFileSync(RESULT, JSON.stringify(result, null, 2) + '\n');
     console.log(`wrote ${RESULT}`);
   }
-  const result = JSON.parse(readFileSync(RESULT, 'utf8'));
+  const result = normalize(JSON.parse(readFileSync(RESULT, 'utf8')));
+  result.notRun = notRun(result.sessions);
   renderPlots(result, 'bench/results');
   const block = renderBlock(result);
   const how = await replaceReadmeBlock('e2e', block, { appendIfMissing: true });
