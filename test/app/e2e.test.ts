@@ -1,10 +1,10 @@
 // The app end to end in headless Chromium (SwiftShader WebGPU on the CPU): load the demo, refuse a
 // file that is not a volume and a label map on another grid, embed two labelled slices with MobileSAM
-// at 256, train the linear head, segment, check the overlay's pixels for class colours (screenshot
-// kept in dist/test-output/), export the head (safetensors parses, its keys and shapes are the
-// head's, and the CLI's loader accepts it with the exported run.json), reload and find every
-// embedding in IndexedDB (no encoder built), a damaged record recomputed, and every network request
-// on the app's own origin.
+// at 256, train the linear head, segment, check the overlay's pixels for class colours (screenshots
+// kept in dist/test-output/), export the predicted masks (NIfTI on the scan's grid and affine) and
+// the head (safetensors parses, its keys and shapes are the head's, and the CLI's loader accepts it
+// with the exported run.json), reload and find every embedding in IndexedDB (no encoder built),
+// damaged records recomputed, and every network request on the app's own origin.
 import { mkdirSync, readFileSync, writeFileSync, existsSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import type { Browser, ElementHandle, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPng } from '../../src/io/png.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
+import { readImageVolume, readLabelVolume } from '../../src/data/volume.js';
 import { countClassPixels } from '../../src/app/render.js';
 import { serveStatic, type StaticServer } from '../../src/cli/commands/serve.js';
 import { loadTrainedModel } from '../../src/train/run-eval.js';
@@ -132,6 +133,8 @@ describe.skipIf(!hasChromium())('app end to end in headless Chromium', () => {
 
     // The labelled scan's middle slice: ground truth and prediction side by side, overlay opacity 100 %.
     await page.select('#view-case', 'brain-labelled');
+    await page.setViewport({ width: 1200, height: 900 });
+    await page.screenshot({ path: path.join(OUT, 'app-e2e-page.png'), fullPage: true });
     const shots: Record<string, number[]> = {};
     for (const which of ['truth', 'pred']) {
       const el = await page.$(`#view-${which}`);
@@ -148,6 +151,20 @@ describe.skipIf(!hasChromium())('app end to end in headless Chromium', () => {
     // The prediction paints at least head and brain classes over a visible part of the slice.
     const predicted = shots.pred.slice(1).filter((n) => n > 200).length;
     expect(predicted).toBeGreaterThanOrEqual(2);
+
+    // The predicted masks of the viewed scan: NIfTI on the scan's grid, with its affine and qform/sform codes.
+    await page.click('#export-masks');
+    const maskBytes = await waitForFile('brain-labelled_pred.nii.gz');
+    const mask = readLabelVolume(maskBytes, 'brain-labelled_pred.nii.gz');
+    const scan = readImageVolume(new Uint8Array(readFileSync(`${APP}/demo/brain-labelled.nii.gz`)), 'brain-labelled.nii.gz');
+    expect(mask.dims).toEqual(scan.dims);
+    expect(mask.spacing).toEqual(scan.spacing);
+    expect(mask.affine).toEqual(scan.affine);
+    expect([mask.source?.qformCode, mask.source?.sformCode]).toEqual([scan.source?.qformCode, scan.source?.sformCode]);
+    const maskCounts = new Array<number>(CLASSES + 1).fill(0);
+    for (const v of mask.data) maskCounts[Math.min(v, CLASSES)]++;
+    expect(maskCounts[CLASSES]).toBe(0); // every label is a class
+    expect(maskCounts.slice(1, CLASSES).filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
 
     // Exports: the head's safetensors and a run.json the CLI's loader accepts.
     await page.click('#export-head');
