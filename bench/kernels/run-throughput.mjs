@@ -3,9 +3,11 @@
 import { spawnSync } from 'node:child_process';
 
 const { build } = await import('esbuild');
+// --entry=conv-models runs bench/kernels/conv-models.ts instead (whole-model timings).
+const entry = process.argv.find((a) => a.startsWith('--entry='))?.slice(8) ?? 'throughput';
 await build({
-  entryPoints: { throughput: 'bench/kernels/throughput.ts' }, outdir: 'bench/cache/throughput', outExtension: { '.js': '.mjs' },
+  entryPoints: { [entry]: `bench/kernels/${entry}.ts` }, outdir: 'bench/cache/throughput', outExtension: { '.js': '.mjs' },
   bundle: true, format: 'esm', sourcemap: 'inline', target: 'es2022', platform: 'node', logLevel: 'warning', external: ['webgpu'],
 });
-const r = spawnSync(process.execPath, ['--enable-source-maps', 'bench/cache/throughput/throughput.mjs', ...process.argv.slice(2)], { stdio: 'inherit' });
+const r = spawnSync(process.execPath, ['--enable-source-maps', `bench/cache/throughput/${entry}.mjs`, ...process.argv.slice(2)], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

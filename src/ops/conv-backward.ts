@@ -13,6 +13,7 @@ import { matmulUniforms, type MatmulParams } from '../kernels/matmul.js';
 import { reduceKernel, reduceView, rowLayoutFor } from '../kernels/reduce.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { conv2dInputGradGemm, conv2dWeightGradGemm, convGemmEligible, convInputGradGemmEligible } from './conv-gemm.js';
+import { conv2dInputGradSubgroup, convInputGradSubgroupEligible } from './conv-subgroup.js';
 import { slice } from './copy.js';
 import { matmulKernelFor } from './matmul.js';
 
@@ -21,7 +22,9 @@ export function conv2dBackward(x: Tensor, w: Tensor, bias: Tensor | null, dy: Te
   requireF32('conv2d', x);
   const engine = x.engine;
   let dx: Tensor | null = null;
-  if (x.requiresGrad && x.size > 0 && convInputGradGemmEligible(engine, g, x.dtype)) {
+  if (x.requiresGrad && x.size > 0 && convInputGradSubgroupEligible(engine, g, x.dtype)) {
+    dx = conv2dInputGradSubgroup(dy, w, g);
+  } else if (x.requiresGrad && x.size > 0 && convInputGradGemmEligible(engine, g, x.dtype)) {
     dx = conv2dInputGradGemm(dy, w, g);
   } else if (x.requiresGrad) {
     dx = engine.empty(x.shape, 'f32');

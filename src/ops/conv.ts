@@ -4,6 +4,7 @@ import { conv2dKernel, conv2dOutputShape, type Conv2dGeometry, type Pair } from 
 import { convTranspose2dKernel, convTranspose2dOutputShape, isNonOverlappingTranspose, type ConvTranspose2dGeometry } from '../kernels/conv-transpose2d.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { conv2dGemm, convGemmEligible, convTranspose2dTiledGemm } from './conv-gemm.js';
+import { conv2dSubgroup, convSubgroupEligible } from './conv-subgroup.js';
 import { assertFloat, assertRank, assertSameEngine, shapeText } from './checks.js';
 import { record } from '../graph/autograd.js';
 import { conv2dBackward, convTranspose2dBackward } from './conv-backward.js';
@@ -80,7 +81,9 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, options: Conv2
   const paddedInput = [0, 1].map((d) => x.shape[2 + d] + 2 * g.padding[d]);
   checkOutput(op, out, x, w, `the kernel spans ${kernelExtent.join('x')} (dilation [${g.dilation.join(', ')}]) but the padded input is ${paddedInput.join('x')} (padding [${g.padding.join(', ')}])`);
   const y = x.engine.empty(out, x.dtype);
-  if (y.size > 0 && convGemmEligible(x.engine, g, x.dtype)) {
+  if (y.size > 0 && convSubgroupEligible(x.engine, g, x.dtype)) {
+    conv2dSubgroup(x, w, bias, g, y);
+  } else if (y.size > 0 && convGemmEligible(x.engine, g, x.dtype)) {
     conv2dGemm(x, w, bias, g, y);
   } else if (y.size > 0) {
     const buffers = [{ buffer: x.buffer }, { buffer: w.buffer }, ...(bias ? [{ buffer: bias.buffer }] : []), { buffer: y.buffer, write: true }];
