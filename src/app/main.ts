@@ -271,6 +271,7 @@ async function predictAll(): Promise<void> {
   status.textContent = `segmented ${state.cases.length} scan(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
   status.dataset.done = 'true';
   showSlice(false);
+  void refreshCacheStatus();
 }
 
 // ---- viewer -------------------------------------------------------------------------------------

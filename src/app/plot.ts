@@ -39,6 +39,16 @@ export function drawChart(canvas: HTMLCanvasElement, series: readonly Series[], 
   ctx.fillText(y1.toPrecision(3), 2, pad.t + 4);
   ctx.fillText(y0.toPrecision(3), 2, cssH - pad.b);
   ctx.fillText(`${options.xLabel} ${x1}`, cssW - pad.r - 60, cssH - 4);
+  // Legend, one row per series, top right (the loss chart has a single series and needs none).
+  if (series.length > 1) {
+    series.forEach((s, i) => {
+      const y = pad.t + 4 + i * 13;
+      ctx.fillStyle = s.colour;
+      ctx.fillRect(cssW - pad.r - 130, y - 7, 10, 8);
+      ctx.fillStyle = '#444';
+      ctx.fillText(s.label, cssW - pad.r - 116, y);
+    });
+  }
   for (const s of series) {
     ctx.strokeStyle = s.colour;
     ctx.fillStyle = s.colour;
