@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { conv2dBackwardReference } from '../src/kernels/conv-backward.js';
 import { conv2dOutputShape, conv2dReference, type Conv2dGeometry } from '../src/kernels/conv2d.js';
 import { subgroupConvKernel, subgroupConvReference, type SubgroupConvParams } from '../src/kernels/conv-subgroup.js';
-import { conv2dInputGradSubgroup, conv2dSubgroup, convSubgroupEligible } from '../src/ops/conv-subgroup.js';
+import { subgroupWeightGradKernel, subgroupWeightGradReference, type SubgroupWeightGradParams } from '../src/kernels/conv-weight-grad-subgroup.js';
+import { conv2dInputGradSubgroup, conv2dSubgroup, conv2dWeightGradSubgroup, convSubgroupEligible } from '../src/ops/conv-subgroup.js';
 import { subgroupMatmulOn } from '../src/ops/matmul.js';
 import { expectClose, randomArray, testEngine } from './helpers/engine.js';
 
@@ -40,7 +41,26 @@ describe('subgroup conv kernel against its reference', () => {
   }
 });
 
-describe('conv2d and its input gradient on the subgroup kernel', () => {
+describe('subgroup weight-gradient kernel against its reference (per split)', () => {
+  const cases: SubgroupWeightGradParams[] = [
+    { batch: 2, channels: 5, height: 7, width: 9, rows: 19, outHeight: 7, outWidth: 9, kernel: [3, 3], stride: [1, 1], offset: [-1, -1], step: [1, 1], splits: 3 },
+    { batch: 1, channels: 3, height: 9, width: 7, rows: 6, outHeight: 4, outWidth: 3, kernel: [2, 3], stride: [2, 2], offset: [0, -1], step: [2, 1], splits: 1 },
+  ];
+  for (const p of cases) {
+    it(`${p.channels} -> ${p.rows} channels, ${p.height}x${p.width}, kernel ${p.kernel}, stride ${p.stride}, ${p.splits} splits`, async (ctx) => {
+      const engine = await testEngine();
+      if (!subgroupMatmulOn(engine)) ctx.skip();
+      const x = randomArray(p.batch * p.channels * p.height * p.width, 6), dy = randomArray(p.batch * p.rows * p.outHeight * p.outWidth, 7);
+      const out = engine.empty([p.splits, p.rows, p.channels, p.kernel[0], p.kernel[1]]);
+      engine.runtime.run(subgroupWeightGradKernel(p), [
+        { buffer: engine.tensor(x, [x.length]).buffer }, { buffer: engine.tensor(dy, [dy.length]).buffer }, { buffer: out.buffer, write: true },
+      ]);
+      expectClose(await out.readFloat(), subgroupWeightGradReference(x, dy, p), ATOL, RTOL);
+    });
+  }
+});
+
+describe('conv2d and its gradients on the subgroup kernels', () => {
   it('is chosen for f32 without groups on an adapter with the subgroup matmul', async () => {
     const engine = await testEngine();
     const on = subgroupMatmulOn(engine);
@@ -69,6 +89,8 @@ describe('conv2d and its input gradient on the subgroup kernel', () => {
       const yShape = conv2dOutputShape(g);
       const x = randomArray(xShape.reduce((a, b) => a * b), 1), w = randomArray(wShape.reduce((a, b) => a * b), 2), bias = randomArray(wShape[0], 3);
       const tx = engine.tensor(x, xShape), tw = engine.tensor(w, wShape);
+      const dyAll = randomArray(yShape.reduce((a, b) => a * b), 5);
+      expectClose(await conv2dWeightGradSubgroup(tx, engine.tensor(dyAll, yShape), g).readFloat(), conv2dBackwardReference(x, w, dyAll, g).dw, ATOL, RTOL, 'dw');
       const y = engine.empty(yShape);
       conv2dSubgroup(tx, tw, engine.tensor(bias, [wShape[0]]), g, y);
       expectClose(await y.readFloat(), conv2dReference(x, w, bias, g), ATOL, RTOL, 'forward');

@@ -1,6 +1,7 @@
 // Backward rules of conv2d and convTranspose2d (src/ops/conv.ts records them). Each input gradient is
 // the other convolution applied to dy, on the forward kernels; the weight gradient is one correlation
 // kernel for both ops; the bias gradient a per-channel sum. See src/kernels/conv-backward.ts.
+import type { Engine } from '../engine.js';
 import { UsageError } from '../errors.js';
 import {
   channelSumKernel, conv2dInputGradGeometry, conv2dWeightGradGeometry, convTranspose2dInputGradGeometry, convTranspose2dWeightGradGeometry,
@@ -13,7 +14,7 @@ import { matmulUniforms, type MatmulParams } from '../kernels/matmul.js';
 import { reduceKernel, reduceView, rowLayoutFor } from '../kernels/reduce.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { conv2dInputGradGemm, conv2dWeightGradGemm, convGemmEligible, convInputGradGemmEligible } from './conv-gemm.js';
-import { conv2dInputGradSubgroup, convInputGradSubgroupEligible } from './conv-subgroup.js';
+import { conv2dInputGradSubgroup, conv2dWeightGradSubgroup, convInputGradSubgroupEligible, convSubgroupEligible } from './conv-subgroup.js';
 import { slice } from './copy.js';
 import { matmulKernelFor } from './matmul.js';
 
@@ -34,7 +35,8 @@ export function conv2dBackward(x: Tensor, w: Tensor, bias: Tensor | null, dy: Te
     }
   }
   const dw = !w.requiresGrad ? null
-    : x.size > 0 && convGemmEligible(engine, g, x.dtype) ? conv2dWeightGradGemm(x, dy, g)
+    : x.size > 0 && convSubgroupEligible(engine, g, x.dtype) && subgroupWeightGradPays(engine, g, x.dtype) ? conv2dWeightGradSubgroup(x, dy, g)
+      : x.size > 0 && convGemmEligible(engine, g, x.dtype) ? conv2dWeightGradGemm(x, dy, g)
       : weightGrad(dy, x, w.shape, conv2dWeightGradGeometry(g));
   return [dx, dw, ...(bias ? [bias.requiresGrad ? biasGrad(dy, conv2dOutputShape(g)) : null] : [])];
 }
@@ -63,6 +65,17 @@ export function convTranspose2dBackward(x: Tensor, w: Tensor, bias: Tensor | nul
     : isNonOverlappingTranspose(g) && g.groups === 1 && x.size > 0 ? tiledTransposeWeightGrad(x, dy, w.shape)
       : weightGrad(x, dy, w.shape, convTranspose2dWeightGradGeometry(g));
   return [dx, dw, ...(bias ? [bias.requiresGrad ? biasGrad(dy, convTranspose2dOutputShape(g)) : null] : [])];
+}
+
+/**
+ * The direct subgroup weight gradient beat the blocked correlation kernel below 32 channels (UNet B4:
+ * 3->16 x1.5-2.2, 16->16 x1.3-1.8 at 128x128) and im2col + GEMM on small planes, where its split-K keeps
+ * both threads busy (256->256 at 8x8: x2.0-2.6), but lost to im2col + GEMM on larger planes
+ * (32->32 at 64x64 x0.55, 64->64 at 256x256 x0.7): it reads X once per tap and output pixel.
+ */
+function subgroupWeightGradPays(engine: Engine, g: Conv2dGeometry, dtype: string): boolean {
+  const [, , ho, wo] = conv2dOutputShape(g);
+  return !convGemmEligible(engine, g, dtype) || ho * wo <= 64;
 }
 
 /** Gradients are f32 only, and the backward kernels read the saved operands as f32. */

@@ -3,6 +3,8 @@
 import type { Engine } from '../engine.js';
 import { conv2dOutputShape, type Conv2dGeometry } from '../kernels/conv2d.js';
 import { subgroupConvKernel, subgroupConvSupported, type SubgroupConvParams } from '../kernels/conv-subgroup.js';
+import { subgroupWeightGradKernel, weightGradTiles } from '../kernels/conv-weight-grad-subgroup.js';
+import { reduceKernel, reduceView, rowLayoutFor } from '../kernels/reduce.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { subgroupMatmulOn } from './matmul.js';
 
@@ -51,4 +53,28 @@ export function conv2dInputGradSubgroup(dy: Tensor, w: Tensor, g: Conv2dGeometry
     offset: g.padding, step: [-g.dilation[0], -g.dilation[1]], rowStride: kh * kw, channelStride: cin * kh * kw, bias: false,
   }, dy, w, null, dx);
   return dx;
+}
+
+/** Workgroups the weight gradient aims for: enough for both CPU threads to stay busy to the end. */
+const WEIGHT_GRAD_WORKGROUPS = 64;
+
+/** dW (Cout, Cin, kh, kw) of conv2d from x and dy: split-K partial sums, then one reduce over the splits. */
+export function conv2dWeightGradSubgroup(x: Tensor, dy: Tensor, g: Conv2dGeometry): Tensor {
+  const engine = x.engine;
+  const [batch, cin, h, wd] = g.xShape;
+  const [cout, , kh, kw] = g.wShape;
+  const [, , ho, wo] = conv2dOutputShape(g);
+  const base = { batch, channels: cin, height: h, width: wd, rows: cout, outHeight: ho, outWidth: wo, kernel: [kh, kw] as [number, number], stride: g.stride, offset: [-g.padding[0], -g.padding[1]] as [number, number], step: g.dilation };
+  const size = cout * cin * kh * kw;
+  // Splits of at least 4 output rows each, and the partial sums within a 64 MiB scratch.
+  const splits = Math.max(1, Math.min(Math.ceil(WEIGHT_GRAD_WORKGROUPS / weightGradTiles(base)), Math.floor((batch * ho) / 4), Math.floor((64 << 20) / 4 / size)));
+  const partial = engine.empty(splits > 1 ? [splits, size] : g.wShape, 'f32');
+  engine.runtime.run(subgroupWeightGradKernel({ ...base, splits }), [{ buffer: x.buffer }, { buffer: dy.buffer }, { buffer: partial.buffer, write: true }]);
+  if (splits === 1) return partial;
+  const dw = engine.empty(g.wShape, 'f32');
+  engine.runtime.run(reduceKernel({ op: 'sum', view: reduceView([splits, size], 0), dtype: 'f32', layout: rowLayoutFor(engine.report.isSoftware) }), [
+    { buffer: partial.buffer }, { buffer: dw.buffer, write: true },
+  ]);
+  partial.dispose();
+  return dw;
 }
