@@ -14,7 +14,7 @@ import { parseIntOption, parseNumberOption } from '../options.js';
  * embeddings) and 128 x 128 slices, and no CNN head (the reference's CNN head runs 3x3 convolutions
  * 1024 channels wide: minutes per step on such a machine).
  */
-export const QUICK = { steps: 'autosam=30,cnn=10,linear=200,unet=60', views: 0, testStride: 3, encoderSize: 512, size: 128, heads: 'autosam,linear,unet' } as const;
+export const QUICK = { steps: 'autosam=20,cnn=10,linear=150,unet=40', views: 0, testStride: 3, encoderSize: 512, size: 128, heads: 'autosam,linear,unet' } as const;
 /** --full: the paper's setting as far as this tool goes: MobileSAM at 1024, 256 x 256 slices, all heads. */
 export const FULL = { steps: 'autosam=300,cnn=300,linear=300,unet=300', views: 4, testStride: 1, encoderSize: 1024, size: 256, heads: 'autosam,cnn,linear,unet' } as const;
 
