@@ -79,7 +79,7 @@ export function renderBlock(result) {
     `Made by \`npm run bench:e2e\` (bench/e2e/, tools/peers/reference_protocol.py; raw numbers in bench/results/e2e.json), ${result.date.slice(0, 10)}, ` +
     `${result.machine.cpus} CPU cores (${result.machine.cpuModel}) shared with other people's jobs (1-minute load average ${loadRange(result)} at the runs' starts and ends: wall times are inflated and noisy; CPU seconds are steadier). ` +
     `Both sides train the same head from the same initial weights on the same ${c.data} slices (nested slab split, seed ${c.seed}; slices ${c.size}x${c.size}), ` +
-    `CE + batch soft Dice, Adam lr ${c.lr} constant, batch ${c.batchSize}, the MobileSAM encoder at ${c.encoderSize}x${c.encoderSize} (encoder.onnx takes only 1024), ` +
+    `CE + batch soft Dice, Adam lr ${c.lr} constant, batch ${c.batchSize} (at most the samples there are: at N = 1 the reference's batches hold 1 sample, ours ${c.views + 1}), the MobileSAM encoder at ${c.encoderSize}x${c.encoderSize} (encoder.onnx takes only 1024), ` +
     `and are scored by the same code (src/eval: mean foreground 3D Dice over ${test.length} slices of the held-out slab, one in ${c.testStride} of slices ${test[0]}-${test.at(-1)}, each predicted at its own size).`,
     '',
     `- **Reference protocol** (tools/peers/reference_protocol.py): E epochs over the N slices; every step augments each sample afresh with our REFERENCE_AUGMENTATION ported to numpy ` +
