@@ -133,8 +133,15 @@ function report(result: ExperimentResult, commandLine: string): string {
     '',
     ...claimCheck(result),
     '',
-    `Made by \`${commandLine}\` on ${result.machine.cpus} CPU cores (${result.machine.cpuModel ?? 'unknown CPU'}), ${result.adapter}, in ${formatDuration(result.totalSeconds)} (${result.runs.filter((r) => r.reused).length} of ${result.runs.length} runs reused). Runs and results.json in ${o.out}.`,
+    `Made by \`${commandLine}\` on ${result.machine.cpus} CPU cores (${result.machine.cpuModel ?? 'unknown CPU'}), ${result.adapter}, in ${formatDuration(result.totalSeconds)} (${reusedNote(result)}). Runs and results.json in ${o.out}.`,
   ].join('\n');
+}
+
+/** How many runs were reused and, so a rerun's line still says what the work cost, the runs' own embedding and training time. */
+function reusedNote(result: ExperimentResult): string {
+  const reused = result.runs.filter((r) => r.reused).length;
+  const own = result.runs.reduce((t, r) => t + r.seconds.embedding + r.seconds.training, 0);
+  return `${reused} of ${result.runs.length} runs reused; data preparation, embedding and training took ${formatDuration(own)} when the runs were made`;
 }
 
 async function writeReadmeBlock(file: string, text: string): Promise<void> {
