@@ -15,7 +15,10 @@ import {
 import type { HostTensor } from '../../src/nn/module.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { Adam } from '../../src/train/optim.js';
-import { testEngine } from '../helpers/engine.js';
+import { maxAbsDiff, randomArray, testEngine } from '../helpers/engine.js';
+import { mul } from '../../src/ops/elementwise.js';
+import { sum } from '../../src/ops/reduce.js';
+import { reshape } from '../../src/ops/copy.js';
 
 const DIR = fileURLToPath(new URL('../fixtures/golden/heads/', import.meta.url));
 
@@ -238,6 +241,42 @@ describe('default heads', () => {
       expect(shapes).toEqual([[1, 4, 32, 32], [1, 4, 20, 24]]);
     } finally {
       head.dispose();
+    }
+  });
+});
+
+describe('AutoSAM head on batches whose (image, class) tensors exceed a storage binding', () => {
+  it('runs in chunks of images with the same logits and gradients as one pass', async () => {
+    const engine = await testEngine();
+    const head = new AutoSamHead(engine, autoSamHeadConfig(3, { transformerDim: 32, transformer: { depth: 2, numHeads: 2, mlpDim: 64, attentionDownsampleRate: 2 }, iouHeadHiddenDim: 24 }), 11);
+    const x = engine.keep(engine.tensor(randomArray(3 * 32 * 8 * 8, 5), [3, 32, 8, 8]));
+    const upstream = engine.keep(engine.tensor(randomArray(3 * 3 * 32 * 32, 6), [3, 3, 32, 32]));
+    const run = async (limit: number | undefined) => {
+      head.maskDecoder.bindingLimitBytes = limit;
+      return engine.scopeAsync(async () => {
+        const out = head.forward(x);
+        backward(sum(reshape(mul(out, upstream), [out.size]), 0));
+        const grads = new Map<string, Float32Array>();
+        for (const [k, p] of head.namedParameters()) if (p.grad) grads.set(k, await p.grad.readFloat());
+        for (const p of head.parameters()) { p.grad?.dispose(); p.grad = null; }
+        return { out: await out.readFloat(), grads };
+      });
+    };
+    try {
+      const whole = await run(undefined);
+      // One pair's largest tensor is (D/8, 4h, 4w) = 4 * 32 * 32 floats = 16 KiB; 3 classes = 48 KiB per image.
+      const chunked = await run(60 * 1024);
+      expect(maxAbsDiff(chunked.out, whole.out)).toBeLessThan(1e-5 * Math.max(...Array.from(whole.out, Math.abs)));
+      expect([...chunked.grads.keys()]).toEqual([...whole.grads.keys()]);
+      for (const [k, g] of whole.grads) {
+        // k_proj biases have zero gradient in exact arithmetic (softmax ignores a per-row shift): rounding noise.
+        expect(maxAbsDiff(chunked.grads.get(k)!, g), k).toBeLessThan(1e-6 + 1e-5 * Math.max(...Array.from(g, Math.abs)));
+      }
+    } finally {
+      head.maskDecoder.bindingLimitBytes = undefined;
+      head.dispose();
+      x.dispose();
+      upstream.dispose();
     }
   });
 });

@@ -106,12 +106,42 @@ export class MaskDecoder extends Module {
    */
   forward(imageEmbedding: Tensor, imagePeTokens: Tensor, { withIoU = false }: { withIoU?: boolean } = {}): MaskDecoderOutput {
     const { numClasses: C, transformerDim: D } = this.config;
-    const T = 1 + this.numMaskTokens;
     const [B, d, h, w] = imageEmbedding.shape;
-    if (d !== D) throw new ShapeError(`MaskDecoder: image embedding (${imageEmbedding.shape.join(', ')}) must have ${D} channels`);
+    if (d !== D || imageEmbedding.rank !== 4) throw new ShapeError(`MaskDecoder: image embedding (${imageEmbedding.shape.join(', ')}) must be (B, ${D}, h, w)`);
     if (imagePeTokens.shape[0] !== h * w || imagePeTokens.shape[1] !== D) {
       throw new ShapeError(`MaskDecoder: positional encoding (${imagePeTokens.shape.join(', ')}) must be (${h * w}, ${D}) for a ${h}x${w} embedding`);
     }
+    // Every (image, class) pair runs the whole decoder, so its tensors grow with B * C: the upscaled
+    // features alone are (B*C, D/8, 4h, 4w), 201 MB at B = 4, C = 6, h = 64, over a 128 MiB binding.
+    // Images are independent, so a batch whose tensors would not bind runs in chunks of images.
+    const perImage = C * this.largestPairBytes(h, w);
+    const limit = this.bindingLimitBytes ?? this.engine.device.limits.maxStorageBufferBindingSize;
+    const imagesPerChunk = Math.max(1, Math.floor(limit / perImage));
+    if (B <= imagesPerChunk) return this.forwardPairs(imageEmbedding, imagePeTokens, withIoU);
+    const parts: MaskDecoderOutput[] = [];
+    for (let b0 = 0; b0 < B; b0 += imagesPerChunk) {
+      const b1 = Math.min(B, b0 + imagesPerChunk);
+      parts.push(this.forwardPairs(slice(imageEmbedding, [b0, 0, 0, 0], [b1, D, h, w]), imagePeTokens, withIoU));
+    }
+    return {
+      masks: concat(parts.map((p) => p.masks), 0),
+      iouPred: withIoU ? concat(parts.map((p) => p.iouPred!), 0) : null,
+    };
+  }
+
+  /** For tests: pretend the adapter's storage bindings hold at most this many bytes (forces chunking). */
+  bindingLimitBytes: number | undefined = undefined;
+
+  /** Bytes of the largest tensor one (image, class) pair needs: its image tokens (h*w, D) or its upscaled features (D/8, 4h, 4w). */
+  private largestPairBytes(h: number, w: number): number {
+    const D = this.config.transformerDim;
+    return 4 * Math.max(h * w * D, (D / 8) * 16 * h * w, (D / 4) * 4 * h * w);
+  }
+
+  private forwardPairs(imageEmbedding: Tensor, imagePeTokens: Tensor, withIoU: boolean): MaskDecoderOutput {
+    const { numClasses: C, transformerDim: D } = this.config;
+    const T = 1 + this.numMaskTokens;
+    const [B, , h, w] = imageEmbedding.shape;
 
     // Output tokens per class: [iou_c, mask_c0, mask_c1, ...], then the same for every image.
     const iou = reshape(this.iouToken.weight, [C, 1, D]); // (C, 1, D)
