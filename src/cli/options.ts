@@ -1,5 +1,7 @@
 // Numeric command-line values, checked: a clear UsageError naming the option and what it expects.
 import { UsageError } from '../errors.js';
+import { DiskEmbeddingStore } from '../train/embedding-cache-node.js';
+import { NullEmbeddingStore, type EmbeddingStore } from '../train/embedding-cache.js';
 
 export function parseIntOption(name: string, text: string | undefined, fallback: number, range: { min: number; max: number }): number {
   if (text === undefined) return fallback;
@@ -18,4 +20,10 @@ export function parseNumberOption(name: string, text: string | undefined, fallba
     throw new UsageError(`${name} expects a number ${range.exclusiveMin ? '>' : '>='} ${range.min} and <= ${range.max}, got '${text}'`);
   }
   return n;
+}
+
+/** The embedding cache the shared --cache DIR / --no-cache options ask for (default: the disk cache's default directory). */
+export function embeddingStoreOption(values: { cache?: string | boolean; 'no-cache'?: string | boolean }): EmbeddingStore {
+  if (values['no-cache'] && values.cache) throw new UsageError('give either --cache DIR or --no-cache, not both');
+  return values['no-cache'] ? new NullEmbeddingStore() : new DiskEmbeddingStore(typeof values.cache === 'string' ? values.cache : undefined);
 }

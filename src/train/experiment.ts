@@ -3,7 +3,7 @@
 // slices (nested: the N = 1 slice is among the N = 4, which are among the N = 16) from one slab and
 // evaluated on a held-out slab beyond a gap. One engine and one encoder serve every run; embeddings
 // come from the shared cache, so a second run of the experiment embeds nothing.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadDatasetFromDisk } from '../data/sources-node.js';
@@ -131,7 +131,6 @@ export async function runExperiment(options: ExperimentOptions, hooks: Experimen
           ({ status, report } = previous);
         } else {
           hooks.log(`${label}: ${epochs} epoch(s) of ${stepsPerEpoch(bank, options.batchSize)} step(s) over ${bank} sample(s)`);
-          const { rm } = await import('node:fs/promises');
           await rm(runDir, { recursive: true, force: true });
           status = await trainRun(config, runDir, {
             engine, encoder: encoder ?? undefined, store: hooks.store, log: (l) => hooks.log(`${label}: ${l}`),

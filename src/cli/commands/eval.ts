@@ -1,10 +1,9 @@
 import { formatReport } from '../../eval/report.js';
 import { UsageError } from '../../errors.js';
-import { DiskEmbeddingStore } from '../../train/embedding-cache-node.js';
-import { NullEmbeddingStore } from '../../train/embedding-cache.js';
 import { evaluateRun } from '../../train/run-eval.js';
 import { RUN_FILES } from '../../train/run.js';
 import { parseCommandArgs, type Command } from '../command.js';
+import { embeddingStoreOption } from '../options.js';
 import { ProgressBar } from '../progress.js';
 
 const HELP = `usage: autosam eval --run RUN_DIR [--data SPEC] [--json] [--cache DIR | --no-cache]
@@ -31,7 +30,7 @@ export const evalCommand: Command = {
     const bars = new Map<string, ProgressBar>();
     const report = await evaluateRun(v.run, {
       dataSpec: v.data,
-      store: v['no-cache'] ? new NullEmbeddingStore() : new DiskEmbeddingStore(v.cache),
+      store: embeddingStoreOption(v),
       onSlice: (done, total, volume) => {
         if (!bars.has(volume)) bars.set(volume, new ProgressBar(`segmenting ${volume}`, total));
         bars.get(volume)!.update(done);

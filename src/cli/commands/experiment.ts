@@ -1,12 +1,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { UsageError } from '../../errors.js';
-import { DiskEmbeddingStore } from '../../train/embedding-cache-node.js';
-import { NullEmbeddingStore } from '../../train/embedding-cache.js';
 import { claimCheck, experimentTable, runExperiment, type ExperimentOptions, type ExperimentResult } from '../../train/experiment.js';
 import { MODEL_KINDS, parseModelKind, type ModelKind } from '../../train/models.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { formatDuration, ProgressBar } from '../progress.js';
-import { parseIntOption, parseNumberOption } from '../options.js';
+import { parseIntOption, parseNumberOption, embeddingStoreOption } from '../options.js';
 
 /**
  * The default (quick) settings, sized so the whole table finishes in about 20 minutes on 2 CPU cores
@@ -90,7 +88,7 @@ export const experimentCommand: Command = {
       return bars.get(key)!;
     };
     const result = await runExperiment(options, {
-      store: v['no-cache'] ? new NullEmbeddingStore() : new DiskEmbeddingStore(v.cache),
+      store: embeddingStoreOption(v),
       log: (line) => console.error(line),
       onEmbed: (p, label) => bar(`embed ${label}`, `${label} embedding`, p.total).update(p.done, p.cached ? `${p.cached} cached` : '', p.cached),
       onStep: (s, label) => bar(`train ${label}`, `${label} training`, s.totalSteps).update(s.step, `loss ${s.loss.toFixed(4)}`),

@@ -2,10 +2,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { parseAxis } from '../../data/spec.js';
 import { readImageVolume, volumeToNifti } from '../../data/volume.js';
 import { UsageError } from '../../errors.js';
-import { DiskEmbeddingStore } from '../../train/embedding-cache-node.js';
-import { NullEmbeddingStore } from '../../train/embedding-cache.js';
 import { predictWithRun } from '../../train/run-eval.js';
 import { parseCommandArgs, type Command } from '../command.js';
+import { embeddingStoreOption } from '../options.js';
 import { ProgressBar } from '../progress.js';
 
 const HELP = `usage: autosam predict --run RUN_DIR --input VOLUME.nii[.gz] --out PRED.nii.gz [--axis 0|1|2]
@@ -36,7 +35,7 @@ export const predictCommand: Command = {
     let bar: ProgressBar | null = null;
     const pred = await predictWithRun(v.run, image, {
       axis: v.axis === undefined ? undefined : parseAxis(v.axis),
-      store: v['no-cache'] ? new NullEmbeddingStore() : new DiskEmbeddingStore(v.cache),
+      store: embeddingStoreOption(v),
       onSlice: (done, total) => {
         bar ??= new ProgressBar('segmenting', total);
         bar.update(done);

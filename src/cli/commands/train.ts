@@ -4,15 +4,13 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DeviceError, UsageError } from '../../errors.js';
 import { NonFiniteError } from '../../train/trainer.js';
-import { DiskEmbeddingStore } from '../../train/embedding-cache-node.js';
-import { NullEmbeddingStore } from '../../train/embedding-cache.js';
 import { parseModelKind } from '../../train/models.js';
 import type { RunConfig } from '../../train/run-config.js';
 import { readRunStatus, trainRun, RUN_FILES } from '../../train/run.js';
 import { DEFAULT_TRAIN_CONFIG } from '../../train/trainer.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { ProgressBar } from '../progress.js';
-import { parseIntOption, parseNumberOption } from '../options.js';
+import { parseIntOption, parseNumberOption, embeddingStoreOption } from '../options.js';
 
 const HELP = `usage: autosam train --data SPEC --head autosam|cnn|linear|unet --out RUN_DIR [options]
        autosam train --out RUN_DIR --resume
@@ -67,7 +65,7 @@ export const trainCommand: Command = {
     } else {
       config = await configFromArgs(v);
     }
-    const store = v['no-cache'] ? new NullEmbeddingStore() : new DiskEmbeddingStore(v.cache);
+    const store = embeddingStoreOption(v);
     let embedBar: ProgressBar | null = null;
     let stepBar: ProgressBar | null = null;
     let firstStep: number | undefined;
