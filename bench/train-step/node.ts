@@ -18,15 +18,14 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { adapterName, releaseDawnInstances } from '../../src/device/device.js';
 import { Engine } from '../../src/engine.js';
-import { backward } from '../../src/graph/autograd.js';
 import { writeNpy } from '../../src/io/npy.js';
 import { preprocessGreySlice } from '../../src/models/mobilesam/preprocess.js';
-import { ceDiceLoss } from '../../src/ops/loss.js';
 import { encodeOne } from '../../src/train/frozen-encoder.js';
 import { loadFrozenEncoder } from '../../src/train/frozen-encoder-node.js';
 import type { TrainableModel } from '../../src/train/model.js';
 import { createTrainable, parseModelKind, type ModelKind } from '../../src/train/models.js';
-import { Adam, clipGradNorm } from '../../src/train/optim.js';
+import { Adam } from '../../src/train/optim.js';
+import { lossAndGradients } from '../../src/train/trainer.js';
 import { createUnetModel } from '../../src/train/unet-model.js';
 import { ch2Slice, referenceSession, runReference } from '../../test/models/mobilesam-reference.js';
 import { seededArray } from '../kernels/measure.js';
@@ -112,19 +111,11 @@ async function stepCase(kind: ModelKind, size: number): Promise<void> {
   };
   log(`${kind}: ${workload.parameters} parameters (${workload.trainable} trainable), input (${workload.input.join(', ')}), labels ${label}x${label}, C = ${C}`);
 
-  // trainer.ts's step, line for line: the batch is uploaded from the host each step.
+  // trainer.ts's step (its lossAndGradients, then the update): the batch is uploaded from the host each step.
   model.module.train();
   const optimizer = new Adam(model.module.parameters(), { lr: LR });
   const step = async (): Promise<{ loss: number; gradNorm: number }> => {
-    const r = await engine.scopeAsync(async () => {
-      const x = engine.tensor(inputs, [B, ...inputShape]);
-      const logits = model.forward(x, labelHW);
-      const lossT = ceDiceLoss(logits, labels);
-      backward(lossT);
-      const norm = clipGradNorm(optimizer.params, 1e30);
-      const [lossValue, normValue] = await Promise.all([lossT.readFloat(), norm.readFloat()]);
-      return { loss: lossValue[0], gradNorm: normValue[0] };
-    });
+    const r = await lossAndGradients(model, optimizer, inputs, [B, ...inputShape], labels, labelHW);
     if (!Number.isFinite(r.loss) || !Number.isFinite(r.gradNorm)) throw new Error(`non-finite step: loss ${r.loss}, gradient norm ${r.gradNorm}`);
     optimizer.step();
     optimizer.zeroGrad();

@@ -109,6 +109,26 @@ function checkSamples(samples: readonly Sample[], numClasses: number): void {
 }
 
 /**
+ * The first half of a training step: forward, CE + batch soft Dice, backward, and the loss and total
+ * gradient norm read back (the integrity check needs both before the update). Gradients are left in
+ * the parameters' .grad for optimizer.step(). Exported so benchmarks time exactly this step.
+ */
+export async function lossAndGradients(
+  model: TrainableModel, optimizer: Adam, inputs: Float32Array, inputShape: readonly number[], labels: Int32Array, labelSize: readonly [number, number],
+): Promise<{ loss: number; gradNorm: number }> {
+  const { engine } = model.module;
+  return engine.scopeAsync(async () => {
+    const x = engine.tensor(inputs, inputShape);
+    const lossT = ceDiceLoss(model.forward(x, labelSize), labels);
+    backward(lossT);
+    // The total gradient norm, for the integrity check and the log (clipping at 1e30 never scales).
+    const norm = clipGradNorm(optimizer.params, 1e30);
+    const [lossValue, normValue] = await Promise.all([lossT.readFloat(), norm.readFloat()]);
+    return { loss: lossValue[0], gradNorm: normValue[0] };
+  });
+}
+
+/**
  * Trains `model` on `samples` from `start` (a fresh run: step 0) to config.epochs epochs.
  * The optimizer is created here (Adam over the module's trainable parameters) and, when resuming,
  * loaded by the caller through `prepareOptimizer`.
@@ -149,16 +169,7 @@ export async function train(
       const lr = lrAt(config, position.step, totalSteps);
       optimizer.lr = lr;
       const step = position.step + 1;
-      const { loss, gradNorm } = await engine.scopeAsync(async () => {
-        const x = engine.tensor(inputs, [batch.length, ...samples[0].inputShape]);
-        const logits = model.forward(x, labelHW);
-        const lossT = ceDiceLoss(logits, labels);
-        backward(lossT);
-        // The total gradient norm, for the integrity check and the log (clipping at 1e30 never scales).
-        const norm = clipGradNorm(optimizer.params, 1e30);
-        const [lossValue, normValue] = await Promise.all([lossT.readFloat(), norm.readFloat()]);
-        return { loss: lossValue[0], gradNorm: normValue[0] };
-      });
+      const { loss, gradNorm } = await lossAndGradients(model, optimizer, inputs, [batch.length, ...samples[0].inputShape], labels, labelHW);
       if (!Number.isFinite(loss)) {
         optimizer.zeroGrad();
         throw new NonFiniteError(step, `loss (${loss})`);
