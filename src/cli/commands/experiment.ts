@@ -37,7 +37,8 @@ beyond a gap. Prints the Dice table; with --readme, writes it into that file bet
   --size S           slices are resized to S x S  --batch B (default 4)  --lr LR (default 5e-4)
   --seed S  --gap G  split seed (default 0) and slices between the slabs (default 10)
   --encoder NAME  --checkpoint FILE  --weights FILE   as for autosam train (default: built-in MobileSAM)
-  --encoder-size S   MobileSAM's input side (default ${QUICK.encoderSize}; --full: ${FULL.encoderSize}, as it was trained)
+  --encoder-size S   MobileSAM's input side (default ${QUICK.encoderSize}; --full: ${FULL.encoderSize}, as it was trained);
+                     a SAM ViT runs at its own img_size unless given (e.g. 512: tables interpolated down)
   --unet-base C      UNet first-level channels (default 16)
   --data SPEC        another single-subject dataset (default brain-aal)
   --out DIR          run directories and results.json (default runs/experiment)
@@ -66,7 +67,7 @@ export const experimentCommand: Command = {
         name: v.encoder ?? 'mobilesam', checkpoint: v.checkpoint, weights: v.weights,
         // The preset's size is MobileSAM's; ViT encoders keep their own unless asked.
         inputSize: v['encoder-size'] !== undefined || (v.encoder ?? 'mobilesam') === 'mobilesam'
-          ? parseIntOption('--encoder-size', v['encoder-size'], preset.encoderSize, { min: 64, max: 4096 })
+          ? parseIntOption('--encoder-size', v['encoder-size'], preset.encoderSize, { min: 16, max: 4096 })
           : undefined,
       },
       heads: list(v.heads, preset.heads).map(parseModelKind),

@@ -23,7 +23,9 @@ embedding every labelled slice view once through the on-disk cache.
   --encoder NAME       mobilesam (default, built in) | vit_b | vit_l | vit_h | CONFIG.json
   --checkpoint FILE    SAM .pth/.safetensors for ViT encoders (also the AutoSAM head's initial weights)
   --weights FILE       another MobileSAM encoder.onnx
-  --encoder-size S     MobileSAM's input side: 1024 (default, as trained) or e.g. 512 (32x32 embeddings, ~4x faster)
+  --encoder-size S     the encoder's input side: 1024 (default, as trained) or e.g. 512 (32x32 embeddings, ~4x faster);
+                       MobileSAM: a multiple of 64; SAM ViT: a multiple of 16 up to its img_size (position
+                       embedding and global relative-position tables interpolated down, as SAMed does)
   --labeled N          labelled slices (slab split) or volumes (volume split); default 4
   --split SPEC         explicit split, e.g. slab:labelled=4,gap=10,seed=1 (overrides --labeled)
   --epochs E           passes over the sample bank (default ${DEFAULT_TRAIN_CONFIG.epochs})
@@ -123,7 +125,7 @@ async function configFromArgs(v: Values): Promise<RunConfig> {
     testStride: parseIntOption('--test-stride', str('test-stride'), 1, { min: 1, max: 100000 }),
     encoder: {
       name: encoderName, checkpoint: str('checkpoint'), weights: str('weights'),
-      inputSize: str('encoder-size') === undefined ? undefined : parseIntOption('--encoder-size', str('encoder-size'), 1024, { min: 64, max: 4096 }),
+      inputSize: str('encoder-size') === undefined ? undefined : parseIntOption('--encoder-size', str('encoder-size'), 1024, { min: 16, max: 4096 }),
     },
     head: parseModelKind(str('head') ?? 'autosam'),
     normalization: str('normalization') ?? 'minmax',
