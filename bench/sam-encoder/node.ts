@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   const reference = readNpy(readFileSync(torch.embedding)).data as Float32Array;
   const x = engine.keep(engine.tensor(input.data as Float32Array, input.shape));
   const resident = engine.memory();
-  log(`vit_b loaded in ${(loadMs / 1000).toFixed(1)} s: ${encoder.parameterCount()} parameters (${MB(weightBytes)}); live before the forward ${MB(resident.liveBytes)} (weights, transposed linear weights, input)`);
+  log(`vit_b loaded in ${(loadMs / 1000).toFixed(1)} s: ${encoder.parameterCount()} parameters (${MB(weightBytes)}); live before the forward ${MB(resident.liveBytes)} (weights, input)`);
   const budget = weightBytes + ACTIVATION_BUDGET_BYTES;
 
   const results: ImplResult[] = [];
@@ -139,7 +139,7 @@ async function main(): Promise<void> {
     notes: [
       'ours: forward + embedding read back from an uploaded input; the first forward compiles pipelines, is checked against PyTorch and is not in the median',
       'peak live bytes: engine.memory().peakLiveBytes, the pool\'s peak of bytes held by live tensors (weights included), reset before each forward',
-      'resident before the forward includes each linear layer\'s weight twice (FrozenLinear keeps the transposed copy it multiplies by beside the state-dict weight)',
+      'resident before the forward: the weights (each once: the linear layers multiply by the state-dict weight with transB) and the input',
       `another benchmark may share this ${os.cpus().length}-core machine: times are noisy`,
     ],
   };

@@ -34,7 +34,7 @@ const lines = [
   `Made by \`npm run bench:sam-encoder\` (bench/sam-encoder/; raw numbers in ${RESULT}), ${r.date.slice(0, 10)}, ${r.machine.cpus} CPU cores (shared with other work: noisy). ` +
     `segment-anything's vit_b image encoder (${(r.workload.parameters / 1e6).toFixed(1)}M parameters, ${mib(r.weightBytes)} MiB of float32 weights; seeded random weights from tools/peers/sam_vit_b.py, loaded from its torch.save file), ` +
     `one (${r.workload.input.join(', ')}) input -> (${r.workload.embedding.join(', ')}) embedding. Seconds per forward (embedding read back); our first forward compiles pipelines and is checked against PyTorch's embedding before timing. ` +
-    `Peak live GPU bytes: the pool's peak during the forward, weights included, against the weights' bytes + 400 MiB (${mib(r.budgetBytes)} MiB); ${mib(r.residentBytesBeforeForward)} MiB are live before the forward (each linear weight is held twice, once transposed).`,
+    `Peak live GPU bytes: the pool's peak during the forward, weights included, against the weights' bytes + 400 MiB (${mib(r.budgetBytes)} MiB); ${mib(r.residentBytesBeforeForward)} MiB are live before the forward (the weights and the input).`,
   '',
   '| implementation | runs on | median s | first s | timed | peak live MiB | max err / max ref |',
   '|---|---|---|---|---|---|---|',

@@ -35,25 +35,155 @@ export function flashKeyTile(d: number): number {
   return Math.max(1, Math.min(16, Math.floor(TILE_BYTES / (2 * d4 * 16))));
 }
 
+/** Where the kernel finds q, k, v and the bias, and where it writes: the two layouts below. */
+interface FlashLayout {
+  bindings: { name: string; kind: 'read' | 'read_write'; type: string }[];
+  /** Workgroups in the batch dimension (heads included). */
+  batch: number;
+  /** WGSL: per-workgroup setup after `b` (the batch-of-heads index) is known. */
+  setup: string;
+  /** Element offset of query row r's first element / key row j's, and of output row r. */
+  qBase: string;
+  kvBase: (kind: 'K' | 'V') => string;
+  outBase: string;
+  /** WGSL run once per query row with the unscaled q in `q`: declares what `bias(jj)` reads. */
+  biasSetup: string;
+  /** WGSL expression: the bias of key jj for this row. */
+  bias: string;
+  /** Array names for K and V loads (the same buffer in the packed layout). */
+  kName: string;
+  vName: string;
+  /** q, k and v buffers declared as array<vec4<f32>> (d a multiple of 4): one load per vec4, which on llvmpipe is 4x less code and time than four scalar loads. */
+  vec4Loads?: boolean;
+}
+
 /** Bindings: Q (batch, n, d), K and V (batch, kh*kw, d), RH (batch, n, kh), RW (batch, n, kw), OUT (batch, n, d). */
 export function flashAttentionKernel(p: FlashAttentionParams): KernelSpec {
   const { batch, n, kh, kw, d } = p;
+  const nk = kh * kw;
+  return flashKernel('flash_attention_relpos', p, {
+    bindings: [
+      { name: 'Q', kind: 'read', type: 'array<f32>' },
+      { name: 'K', kind: 'read', type: 'array<f32>' },
+      { name: 'V', kind: 'read', type: 'array<f32>' },
+      { name: 'RH', kind: 'read', type: 'array<f32>' },
+      { name: 'RW', kind: 'read', type: 'array<f32>' },
+      { name: 'OUT', kind: 'read_write', type: 'array<f32>' },
+    ],
+    batch,
+    setup: '',
+    qBase: `(b * ${n}u + r) * ${d}u`,
+    kvBase: () => `(b * ${nk}u + jc) * ${d}u`,
+    outBase: `(b * ${n}u + r) * ${d}u`,
+    biasSetup: `let rhBase = (b * N + r) * KH;\n  let rwBase = (b * N + r) * KW;`,
+    bias: 'RH[rhBase + jj / KW] + RW[rwBase + jj % KW]',
+    kName: 'K', vName: 'V',
+  });
+}
+
+export interface PackedFlashAttentionParams {
+  /** Images (windows, for windowed attention). */
+  batch: number;
+  heads: number;
+  /** The token grid: queries and keys are the same qh x qw tokens (self-attention). */
+  qh: number;
+  qw: number;
+  /** Head dim. */
+  d: number;
+  scale: number;
+}
+
+/**
+ * SAM's attention straight from the qkv projection's output. Bindings: QKV (batch, qh*qw, 3, heads, d)
+ * as the Linear writes it (no permute, no slicing into q, k and v), RH (batch*heads, qh*qw, qh) and RW
+ * (batch*heads, qh*qw, qw) from relPosTermsKernel, OUT (batch, qh*qw, heads, d): the layout the output
+ * projection reads (no head merge).
+ */
+export function packedFlashAttentionKernel(p: PackedFlashAttentionParams): KernelSpec {
+  const { batch, heads, qh, qw, d } = p;
+  const n = qh * qw, c = heads * d;
+  const vec4 = d % 4 === 0;
+  return flashKernel('flash_attention_relpos_packed', { batch: batch * heads, n, kh: qh, kw: qw, d, scale: p.scale }, {
+    bindings: [
+      { name: 'QKV', kind: 'read', type: vec4 ? 'array<vec4<f32>>' : 'array<f32>' },
+      { name: 'RH', kind: 'read', type: 'array<f32>' },
+      { name: 'RW', kind: 'read', type: 'array<f32>' },
+      { name: 'OUT', kind: 'read_write', type: 'array<f32>' },
+    ],
+    batch: batch * heads,
+    // b counts (image, head) pairs: image = b / heads, head = b % heads.
+    setup: `let image = b / ${heads}u;\n  let head = b % ${heads}u;`,
+    qBase: `((image * ${n}u + r) * 3u) * ${c}u + head * ${d}u`,
+    kvBase: (kind) => `((image * ${n}u + jc) * 3u + ${kind === 'K' ? 1 : 2}u) * ${c}u + head * ${d}u`,
+    outBase: `(image * ${n}u + r) * ${c}u + head * ${d}u`,
+    biasSetup: `let rhBase = (b * N + r) * KH;\n  let rwBase = (b * N + r) * KW;`,
+    bias: 'RH[rhBase + jj / KW] + RW[rwBase + jj % KW]',
+    kName: 'QKV', vName: 'QKV', vec4Loads: vec4,
+  });
+}
+
+/**
+ * add_decomposed_rel_pos's two terms read from the packed qkv: for query i = (y, x) of (image, head) b,
+ * RH_OUT[b, i, ky] = q_i·TH[y, ky] and RW_OUT[b, i, kx] = q_i·TW[x, kx], q unscaled. Bindings: QKV
+ * (batch, qh*qw, 3, heads, d), TH (qh, qh, d), TW (qw, qw, d), RH_OUT (batch*heads, qh*qw, qh), RW_OUT
+ * (batch*heads, qh*qw, qw). One invocation per output element. (Computing these inside the attention
+ * kernel instead made lavapipe's compile take minutes: per-lane arrays indexed at run time.)
+ */
+export function relPosTermsKernel(p: Omit<PackedFlashAttentionParams, 'scale'>): KernelSpec {
+  const { batch, heads, qh, qw, d } = p;
+  const n = qh * qw, c = heads * d, kk = qh + qw;
+  const total = batch * heads * n * kk;
+  const vec4 = d % 4 === 0;
+  const type = vec4 ? 'array<vec4<f32>>' : 'array<f32>';
+  const decls = bindingDecls([
+    { name: 'QKV', kind: 'read', type },
+    { name: 'TH', kind: 'read', type },
+    { name: 'TW', kind: 'read', type },
+    { name: 'RH_OUT', kind: 'read_write', type: 'array<f32>' },
+    { name: 'RW_OUT', kind: 'read_write', type: 'array<f32>' },
+  ]);
+  const dot = vec4
+    ? `for (var e = 0u; e < ${d / 4}u; e++) { acc4 += QKV[qBase / 4u + e] * table4(isH, tBase / 4u + e); }`
+    : `for (var e = 0u; e < ${d}u; e++) { acc4.x += QKV[qBase + e] * table1(isH, tBase + e); }`;
+  const wgsl = /* wgsl */ `${decls}
+${WGSL_LINEAR_WORKGROUP}
+${vec4
+    ? 'fn table4(isH: bool, i: u32) -> vec4<f32> { if (isH) { return TH[i]; } return TW[i]; }'
+    : 'fn table1(isH: bool, i: u32) -> f32 { if (isH) { return TH[i]; } return TW[i]; }'}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let o = linearWorkgroup(wid, nwg) * 64u + lid;
+  if (o >= ${total}u) { return; }
+  let k = o % ${kk}u;          // ky < qh, else qh + kx
+  let row = o / ${kk}u;        // (image * heads + head) * n + i
+  let i = row % ${n}u;
+  let b = row / ${n}u;
+  let image = b / ${heads}u;
+  let head = b % ${heads}u;
+  let isH = k < ${qh}u;
+  let qBase = ((image * ${n}u + i) * 3u) * ${c}u + head * ${d}u;
+  let tBase = select(((i % ${qw}u) * ${qw}u + (k - ${qh}u)) * ${d}u, ((i / ${qw}u) * ${qh}u + k) * ${d}u, isH);
+  var acc4 = vec4<f32>(0.0);
+  ${dot}
+  let v = dot(acc4, vec4<f32>(1.0));
+  if (isH) { RH_OUT[row * ${qh}u + k] = v; } else { RW_OUT[row * ${qw}u + (k - ${qh}u)] = v; }
+}`;
+  return { name: 'rel_pos_terms_packed', wgsl, workgroupSize: [64, 1, 1], dispatch: dispatchLinear(Math.ceil(total / 64)) };
+}
+
+function flashKernel(name: string, p: FlashAttentionParams, layout: FlashLayout): KernelSpec {
+  const { n, kh, kw, d } = p;
   const nk = kh * kw, d4 = Math.ceil(d / 4), T = flashKeyTile(d), WG = ROWS_PER_WORKGROUP;
   const rowTiles = Math.ceil(n / WG);
-  const workgroups = batch * rowTiles;
+  const workgroups = layout.batch * rowTiles;
   // A vec4 from four scalars of a row at element offset `base`; components past d read as 0.
-  const load4 = (arr: string, base: string, c4: string) => d % 4 === 0
+  const load4 = (arr: string, base: string, c4: string) => layout.vec4Loads
+    ? `${arr}[${base} / 4u + ${c4}]`
+    : d % 4 === 0
     ? `vec4<f32>(${arr}[${base} + ${c4} * 4u], ${arr}[${base} + ${c4} * 4u + 1u], ${arr}[${base} + ${c4} * 4u + 2u], ${arr}[${base} + ${c4} * 4u + 3u])`
     : `vec4<f32>(${[0, 1, 2, 3].map((o) => `select(0.0, ${arr}[min(${base} + ${c4} * 4u + ${o}u, ${base} + D - 1u)], ${c4} * 4u + ${o}u < D)`).join(', ')})`;
-  const decls = bindingDecls([
-    { name: 'Q', kind: 'read', type: 'array<f32>' },
-    { name: 'K', kind: 'read', type: 'array<f32>' },
-    { name: 'V', kind: 'read', type: 'array<f32>' },
-    { name: 'RH', kind: 'read', type: 'array<f32>' },
-    { name: 'RW', kind: 'read', type: 'array<f32>' },
-    { name: 'OUT', kind: 'read_write', type: 'array<f32>' },
-  ]);
-  const wgsl = /* wgsl */ `${decls}
+  const wgsl = /* wgsl */ `${bindingDecls(layout.bindings)}
 ${WGSL_LINEAR_WORKGROUP}
 const N: u32 = ${n}u;
 const NK: u32 = ${nk}u;
@@ -76,28 +206,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let g = linearWorkgroup(wid, nwg);
   if (g >= WORKGROUPS) { return; }
   let b = g / ROW_TILES;
+  ${layout.setup}
   let row = (g % ROW_TILES) * WG + lid;
   // Rows past N compute a copy of the last row (keeping every lane in the barriers) and write nothing.
   let r = min(row, N - 1u);
-  let qBase = (b * N + r) * D;
+  let qBase = ${layout.qBase};
   var q: array<vec4<f32>, D4>;
   var acc: array<vec4<f32>, D4>;
   for (var c = 0u; c < D4; c++) {
-    q[c] = ${load4('Q', 'qBase', 'c')} * SCALE;
+    q[c] = ${load4(layout.bindings[0].name, 'qBase', 'c')};
     acc[c] = vec4<f32>(0.0);
   }
-  let rhBase = (b * N + r) * KH;
-  let rwBase = (b * N + r) * KW;
+  ${layout.biasSetup}
+  for (var c = 0u; c < D4; c++) { q[c] *= SCALE; }
   var m = LOWEST;
   var l = 0.0;
   var s: array<f32, T>;
   for (var j0 = 0u; j0 < NK; j0 += T) {
     for (var e = lid; e < T * D4; e += WG) {
-      let j = j0 + e / D4;
+      let jc = min(j0 + e / D4, NK - 1u);
       let c = e % D4;
-      let kvBase = (b * NK + min(j, NK - 1u)) * D;
-      kTile[e] = ${load4('K', 'kvBase', 'c')};
-      vTile[e] = ${load4('V', 'kvBase', 'c')};
+      let kBase = ${layout.kvBase('K')};
+      let vBase = ${layout.kvBase('V')};
+      kTile[e] = ${load4(layout.kName, 'kBase', 'c')};
+      vTile[e] = ${load4(layout.vName, 'vBase', 'c')};
     }
     workgroupBarrier();
     var tileMax = LOWEST;
@@ -106,7 +238,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       var dot4 = vec4<f32>(0.0);
       for (var c = 0u; c < D4; c++) { dot4 += q[c] * kTile[t * D4 + c]; }
       let jj = min(j, NK - 1u);
-      let score = dot(dot4, vec4<f32>(1.0)) + RH[rhBase + jj / KW] + RW[rwBase + jj % KW];
+      let score = dot(dot4, vec4<f32>(1.0)) + ${layout.bias};
       s[t] = select(score, LOWEST, j >= NK);
       tileMax = max(tileMax, s[t]);
     }
@@ -124,15 +256,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   if (row < N) {
     let inv = 1.0 / l;
+    let outBase = ${layout.outBase};
     for (var c = 0u; c < D4; c++) {
       let o = acc[c] * inv;
       for (var k = 0u; k < 4u; k++) {
-        if (c * 4u + k < D) { OUT[qBase + c * 4u + k] = o[k]; }
+        if (c * 4u + k < D) { OUT[outBase + c * 4u + k] = o[k]; }
       }
     }
   }
 }`;
-  return { name: 'flash_attention_relpos', wgsl, workgroupSize: [WG, 1, 1], dispatch: dispatchLinear(workgroups) };
+  return { name, wgsl, workgroupSize: [WG, 1, 1], dispatch: dispatchLinear(workgroups) };
 }
 
 /**
@@ -167,4 +300,45 @@ export function flashAttentionReference(
     }
   }
   return out;
+}
+
+/**
+ * The packed layout's definition on the host: QKV (batch, qh*qw, 3, heads, d), RH (qh, qh, d), RW
+ * (qw, qw, d) -> (batch, qh*qw, heads, d), through flashAttentionReference on the unpacked q, k, v and
+ * the bias terms add_decomposed_rel_pos computes (q unscaled).
+ */
+export function packedFlashAttentionReference(p: PackedFlashAttentionParams, qkv: Float32Array, rh: Float32Array, rw: Float32Array): Float32Array {
+  const { batch, heads, qh, qw, d, scale } = p;
+  const n = qh * qw, c = heads * d, bh = batch * heads;
+  const q = new Float32Array(bh * n * d), k = new Float32Array(bh * n * d), v = new Float32Array(bh * n * d);
+  const relH = new Float32Array(bh * n * qh), relW = new Float32Array(bh * n * qw);
+  for (let img = 0; img < batch; img++) {
+    for (let h = 0; h < heads; h++) {
+      const b = img * heads + h;
+      for (let i = 0; i < n; i++) {
+        for (const [part, dst] of [[0, q], [1, k], [2, v]] as const) {
+          for (let e = 0; e < d; e++) dst[(b * n + i) * d + e] = qkv[((img * n + i) * 3 + part) * c + h * d + e];
+        }
+        const y = Math.floor(i / qw), x = i % qw;
+        for (let ky = 0; ky < qh; ky++) {
+          let s = 0;
+          for (let e = 0; e < d; e++) s += q[(b * n + i) * d + e] * rh[(y * qh + ky) * d + e];
+          relH[(b * n + i) * qh + ky] = s;
+        }
+        for (let kx = 0; kx < qw; kx++) {
+          let s = 0;
+          for (let e = 0; e < d; e++) s += q[(b * n + i) * d + e] * rw[(x * qw + kx) * d + e];
+          relW[(b * n + i) * qw + kx] = s;
+        }
+      }
+    }
+  }
+  const out = flashAttentionReference({ batch: bh, n, kh: qh, kw: qw, d, scale }, q, k, v, relH, relW); // (bh, n, d)
+  const merged = new Float32Array(batch * n * c);
+  for (let img = 0; img < batch; img++) {
+    for (let h = 0; h < heads; h++) {
+      for (let i = 0; i < n; i++) merged.set(out.subarray(((img * heads + h) * n + i) * d, ((img * heads + h) * n + i + 1) * d), (img * n + i) * c + h * d);
+    }
+  }
+  return merged;
 }

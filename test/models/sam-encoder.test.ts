@@ -8,11 +8,11 @@ import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { loadCheckpoint, type CheckpointTensor } from '../../src/io/checkpoint.js';
 import { readNpy } from '../../src/io/npy.js';
-import { flashAttentionReference, flashKeyTile } from '../../src/kernels/flash-attention.js';
+import { flashAttentionReference, flashKeyTile, packedFlashAttentionReference } from '../../src/kernels/flash-attention.js';
 import { noGrad } from '../../src/graph/autograd.js';
-import { relPosAttention } from '../../src/ops/attention.js';
+import { relPosAttention, relPosAttentionPacked } from '../../src/ops/attention.js';
 import { StateDictMismatchError } from '../../src/nn/module.js';
-import { reshape } from '../../src/ops/copy.js';
+import { permute, reshape, slice } from '../../src/ops/copy.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import {
   decomposedRelPosTerms, getRelPosReference, ImageEncoderViT, relPosAttentionReference, loadSamEncoder, parseSamVitConfig, SAM_VIT_CONFIGS, SamAttention, samVitConfig, type SamVitConfig,
@@ -209,5 +209,56 @@ describe('fused relative-position attention (flash-style kernel)', () => {
       grad.requiresGrad = true;
       expect(() => relPosAttention(grad, kv, kv, engine.zeros([1, 4, 2]), engine.zeros([1, 4, 3]), 1)).toThrow(/forward only/);
     });
+  });
+});
+
+describe('fused attention read from the packed qkv projection (bias computed in the kernel)', () => {
+  // [images, heads, qh, qw, d]: a partial row tile (N 70 > 64) with odd d, SAM's windows (14x14, d 16
+  // here: lavapipe compiles d 64 for minutes), a non-square grid, and d 20 with N past one workgroup.
+  const cases: [number, number, number, number, number][] = [[2, 3, 7, 10, 6], [3, 2, 14, 14, 16], [1, 2, 4, 9, 12], [1, 1, 9, 9, 20]];
+  for (const [batch, heads, qh, qw, d] of cases) {
+    it(`[B ${batch}, heads ${heads}, grid ${qh}x${qw}, d ${d}] against the host definition`, async () => {
+      const engine = await testEngine();
+      const n = qh * qw, scale = d ** -0.5;
+      const qkv = randomArray(batch * n * 3 * heads * d, 21, -1.5, 1.5);
+      const rh = randomArray(qh * qh * d, 22, -1, 1), rw = randomArray(qw * qw * d, 23, -1, 1);
+      const expected = packedFlashAttentionReference({ batch, heads, qh, qw, d, scale }, qkv, rh, rw);
+      const got = await engine.scopeAsync(() => noGrad(() => relPosAttentionPacked(
+        engine.tensor(qkv, [batch, qh, qw, 3 * heads * d]), engine.tensor(rh, [qh, qh, d]), engine.tensor(rw, [qw, qw, d]), heads, qh, qw, scale,
+      )).readFloat());
+      const err = maxAbsDiff(got, expected);
+      expect(err, `max abs error ${err}`).toBeLessThanOrEqual(2e-6 * Math.max(1, maxAbs(expected)) * Math.sqrt(d));
+    });
+  }
+
+  it('equals the unfused composition (permute, slice, decomposed rel-pos terms, matmul, softmax)', async () => {
+    const engine = await testEngine();
+    const [b, heads, qh, qw, d] = [2, 3, 5, 6, 8];
+    const n = qh * qw, c = heads * d;
+    const got = await engine.scopeAsync(async () => noGrad(async () => {
+      const t = (seed: number, shape: number[]) => engine.tensor(randomArray(shape.reduce((x, y) => x * y), seed, -1.5, 1.5), shape);
+      const qkv = t(31, [b, qh, qw, 3 * c]), rh = t(32, [qh, qh, d]), rw = t(33, [qw, qw, d]);
+      const fused = await relPosAttentionPacked(qkv, rh, rw, heads, qh, qw, d ** -0.5).readFloat();
+      const parts = permute(reshape(qkv, [b, n, 3, heads, d]), [2, 0, 3, 1, 4]); // (3, B, heads, N, d)
+      const part = (i: number) => reshape(slice(parts, [i, 0, 0, 0, 0], [i + 1, b, heads, n, d]), [b * heads, n, d]);
+      const out = relPosAttentionReference(part(0), part(1), part(2), rh, rw, qh, qw, engine.tensor([d ** -0.5], [1])); // (B*heads, N, d)
+      const composed = await permute(reshape(out, [b, heads, n, d]), [0, 2, 1, 3]).readFloat(); // (B, N, heads, d)
+      return { fused, composed };
+    }));
+    const err = maxAbsDiff(got.fused, got.composed);
+    expect(err, `max abs error ${err}`).toBeLessThanOrEqual(1e-5 * maxAbs(got.composed));
+  });
+
+  it('refuses a qkv width, table or grid that does not fit, and recorded inputs', async () => {
+    const engine = await testEngine();
+    await engine.scopeAsync(async () => noGrad(async () => {
+      const rh = engine.zeros([3, 3, 4]), rw = engine.zeros([2, 2, 4]);
+      expect(() => relPosAttentionPacked(engine.zeros([1, 3, 2, 23]), rh, rw, 2, 3, 2, 1)).toThrow(/3\*heads\*d/);
+      expect(() => relPosAttentionPacked(engine.zeros([1, 3, 2, 24]), rh, engine.zeros([2, 3, 4]), 2, 3, 2, 1)).toThrow(/rw \[2, 3, 4\]/);
+      expect(() => relPosAttentionPacked(engine.zeros([1, 2, 3, 24]), rh, rw, 2, 3, 2, 1)).toThrow(/qkv \[1, 2, 3, 24\]/);
+    }));
+    const qkv = engine.zeros([1, 3, 2, 24]);
+    qkv.requiresGrad = true;
+    expect(() => relPosAttentionPacked(qkv, engine.zeros([3, 3, 4]), engine.zeros([2, 2, 4]), 2, 3, 2, 1)).toThrow(/forward only/);
   });
 });

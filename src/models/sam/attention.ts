@@ -6,15 +6,14 @@
 import type { Engine } from '../../engine.js';
 import { ShapeError } from '../../errors.js';
 import { Module } from '../../nn/module.js';
-import { concat, pad, permute, reshape, slice } from '../../ops/copy.js';
+import { concat, pad, permuteView, reshape, slice } from '../../ops/copy.js';
 import { add, mul } from '../../ops/elementwise.js';
 import { matmul } from '../../ops/matmul.js';
-import { relPosAttention } from '../../ops/attention.js';
+import { relPosAttentionPacked } from '../../ops/attention.js';
 import { softmax } from '../../ops/softmax.js';
-import { needsGrad } from '../../graph/autograd.js';
+import { isGradEnabled, needsGrad } from '../../graph/autograd.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { FrozenLinear } from '../mobilesam/layers.js';
-import { windowPartition, windowReverse } from '../mobilesam/attention.js';
 import { relPosSelectionMatrix } from './rel-pos.js';
 
 /** Largest score tensor (Bh chunk, Nq, Nk) one chunk may allocate: stays under lavapipe's 128 MiB per binding. */
@@ -31,16 +30,31 @@ export function decomposedRelPosTerms(q: Tensor, rh: Tensor, rw: Tensor, qh: num
   if (n !== qh * qw || rh.shape[0] !== qh || rw.shape[0] !== qw || rh.shape[2] !== d || rw.shape[2] !== d) {
     throw new ShapeError(`decomposedRelPosTerms: q [${q.shape}] with grid ${qh}x${qw}, Rh [${rh.shape}], Rw [${rw.shape}] do not fit`);
   }
-  const q4 = reshape(q, [bh, qh, qw, d]); // (Bh, qh, qw, d)
+  const grid = [bh, qh, qw, d]; // q read as (Bh, qh, qw, d)
   // einsum('bhwc,hkc->bhwk'): a batch over the query row y.
-  const byRow = reshape(permute(q4, [1, 0, 2, 3]), [qh, bh * qw, d]); // (qh, Bh*qw, d)
-  const relHRows = reshape(matmul(byRow, rh, { transB: true }), [qh, bh, qw, kh]); // (qh, Bh, qw, kh)
-  const relH = reshape(permute(relHRows, [1, 0, 2, 3]), [bh, n, kh]); // (Bh, qh*qw, kh)
+  const byRow = permuteView(q, grid, [1, 0, 2, 3], [qh, bh * qw, d]); // (qh, Bh*qw, d)
+  const relHRows = matmul(byRow, rh, { transB: true }); // (qh, Bh*qw, kh)
+  release(byRow);
+  const relH = permuteView(relHRows, [qh, bh, qw, kh], [1, 0, 2, 3], [bh, n, kh]); // (Bh, qh*qw, kh)
+  release(relHRows);
   // einsum('bhwc,wkc->bhwk'): a batch over the query column x.
-  const byCol = reshape(permute(q4, [2, 0, 1, 3]), [qw, bh * qh, d]); // (qw, Bh*qh, d)
-  const relWCols = reshape(matmul(byCol, rw, { transB: true }), [qw, bh, qh, kw]); // (qw, Bh, qh, kw)
-  const relW = reshape(permute(relWCols, [1, 2, 0, 3]), [bh, n, kw]); // (Bh, qh*qw, kw)
+  const byCol = permuteView(q, grid, [2, 0, 1, 3], [qw, bh * qh, d]); // (qw, Bh*qh, d)
+  const relWCols = matmul(byCol, rw, { transB: true }); // (qw, Bh*qh, kw)
+  release(byCol);
+  const relW = permuteView(relWCols, [qw, bh, qh, kw], [1, 2, 0, 3], [bh, n, kw]); // (Bh, qh*qw, kw)
+  release(relWCols);
   return { relH, relW };
+}
+
+/**
+ * Frees intermediates as soon as they are dead when nothing records a tape (the frozen encoder runs
+ * under noGrad): the enclosing scope would free them too, but only at its end, and a block's
+ * intermediates all alive at once are what set vit_b's peak memory. With recording on, backward may
+ * still need them, so they are left to the scope.
+ */
+export function release(...tensors: Tensor[]): void {
+  if (isGradEnabled()) return;
+  for (const t of tensors) t.dispose();
 }
 
 /** Both terms broadcast into one (Bh, qh*qw, kh*kw) bias: relH[..., ky] + relW[..., kx]. */
@@ -122,31 +136,32 @@ export class SamAttention extends Module {
     return reshape(matmul(s, table), [qSize, kSize, this.headDim]); // (qSize, kSize, d)
   }
 
-  /** Uploads the transposed projection weights (faster matmuls); call after loading weights. */
-  setWeightsTransposed(qkvWeight: Float32Array, projWeight: Float32Array): void {
-    this.qkv.setWeightTransposed(qkvWeight);
-    this.proj.setWeightTransposed(projWeight);
-  }
-
   /** x: (B, H, W, C) -> (B, H, W, C); `residual` (same shape) is added in the projection's epilogue. */
   forward(x: Tensor, residual: Tensor | null = null): Tensor {
     return this.engine.scope(() => {
       const [b, h, w, c] = x.shape;
       const n = h * w, heads = this.numHeads, d = this.headDim, bh = b * heads;
-      const qkv = reshape(this.qkv.forward(x), [b, n, 3, heads, d]); // (B, HW, 3, heads, d)
-      const parts = reshape(permute(qkv, [2, 0, 3, 1, 4]), [3, bh, n, d]); // (3, B*heads, HW, d)
-      const part = (i: number) => reshape(slice(parts, [i, 0, 0, 0], [i + 1, bh, n, d]), [bh, n, d]); // (B*heads, HW, d)
-      const rh = this.relPos(this.relPosH, h, h), rw = this.relPos(this.relPosW, w, w);
-      const q = part(0), k = part(1), v = part(2);
-      let out: Tensor; // (B*heads, HW, d)
-      if (this.impl === 'fused' && !needsGrad(q, k, v, rh, rw)) {
-        const { relH, relW } = decomposedRelPosTerms(q, rh, rw, h, w);
-        out = relPosAttention(q, k, v, relH, relW, this.headDim ** -0.5);
+      const qkv = this.qkv.forward(x); // (B, H, W, 3 * heads * d): q, k, v, each heads x d
+      const rh = this.relPos(this.relPosH, h, h), rw = this.relPos(this.relPosW, w, w); // (h, h, d), (w, w, d)
+      let merged: Tensor; // (B, H, W, C), heads side by side
+      if (this.impl === 'fused' && !needsGrad(qkv, rh, rw)) {
+        merged = relPosAttentionPacked(qkv, rh, rw, heads, h, w, this.headDim ** -0.5);
+        release(qkv);
       } else {
-        out = relPosAttentionReference(q, k, v, rh, rw, h, w, this.scale);
+        const parts = permuteView(qkv, [b, n, 3, heads, d], [2, 0, 3, 1, 4], [3, bh, n, d]); // (3, B*heads, HW, d)
+        release(qkv);
+        const part = (i: number) => reshape(slice(parts, [i, 0, 0, 0], [i + 1, bh, n, d]), [bh, n, d]); // (B*heads, HW, d)
+        const q = part(0), k = part(1), v = part(2);
+        release(parts);
+        const out = relPosAttentionReference(q, k, v, rh, rw, h, w, this.scale); // (B*heads, HW, d)
+        release(q, k, v);
+        merged = permuteView(out, [b, heads, n, d], [0, 2, 1, 3], [b, h, w, c]);
+        release(out);
       }
-      const merged = reshape(permute(reshape(out, [b, heads, h, w, d]), [0, 2, 3, 1, 4]), [b, h, w, c]); // (B, H, W, C)
-      return this.proj.forward(merged, { residual });
+      release(rh, rw);
+      const projected = this.proj.forward(merged, { residual }); // (B, H, W, C)
+      release(merged);
+      return projected;
     });
   }
 
@@ -163,14 +178,19 @@ export function samWindowPartition(x: Tensor, ws: number): { windows: Tensor; pa
   const [b, h, w, c] = x.shape;
   const padH = (ws - (h % ws)) % ws, padW = (ws - (w % ws)) % ws;
   const padded = padH || padW ? pad(x, [[0, 0], [0, padH], [0, padW]]) : x; // (B, Hp, Wp, C)
-  const windows = windowPartition(padded, ws); // (B*nWin, ws*ws, C)
-  return { windows: reshape(windows, [windows.shape[0], ws, ws, c]), paddedH: h + padH, paddedW: w + padW }; // (B*nWin, ws, ws, C)
+  const hp = h + padH, wp = w + padW, nH = hp / ws, nW = wp / ws;
+  const windows = permuteView(padded, [b, nH, ws, nW, ws, c], [0, 1, 3, 2, 4, 5], [b * nH * nW, ws, ws, c]); // (B*nWin, ws, ws, C)
+  if (padded !== x) release(padded);
+  return { windows, paddedH: hp, paddedW: wp };
 }
 
 /** window_unpartition: (B * nWin, ws, ws, C) -> (B, H, W, C), the padding cropped. */
 export function samWindowUnpartition(windows: Tensor, ws: number, paddedH: number, paddedW: number, h: number, w: number): Tensor {
   const c = windows.shape[3];
-  const b = windows.shape[0] / ((paddedH / ws) * (paddedW / ws));
-  const image = windowReverse(reshape(windows, [windows.shape[0], ws * ws, c]), ws, b, paddedH, paddedW); // (B, Hp, Wp, C)
-  return paddedH > h || paddedW > w ? slice(image, [0, 0, 0, 0], [b, h, w, c]) : image; // (B, H, W, C)
+  const nH = paddedH / ws, nW = paddedW / ws, b = windows.shape[0] / (nH * nW);
+  const image = permuteView(windows, [b, nH, nW, ws, ws, c], [0, 1, 3, 2, 4, 5], [b, paddedH, paddedW, c]); // (B, Hp, Wp, C)
+  if (paddedH === h && paddedW === w) return image;
+  const cropped = slice(image, [0, 0, 0, 0], [b, h, w, c]); // (B, H, W, C)
+  release(image);
+  return cropped;
 }

@@ -8,13 +8,13 @@ import { ShapeError } from '../../errors.js';
 import { noGrad } from '../../graph/autograd.js';
 import { Conv2d } from '../../nn/conv.js';
 import { LayerNorm } from '../../nn/layers.js';
-import { Module, ModuleList, type HostTensor } from '../../nn/module.js';
+import { Module, ModuleList } from '../../nn/module.js';
 import { permute } from '../../ops/copy.js';
 import { add } from '../../ops/elementwise.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { Neck } from '../mobilesam/encoder.js';
 import { FrozenLinear } from '../mobilesam/layers.js';
-import { SamAttention, samWindowPartition, samWindowUnpartition, type SamAttentionImpl } from './attention.js';
+import { release, SamAttention, samWindowPartition, samWindowUnpartition, type SamAttentionImpl } from './attention.js';
 import { tokenGridSize, type SamVitConfig } from './config.js';
 
 /** Conv2d(3, C, patch, stride patch): (B, 3, H, W) -> (B, H/p, W/p, C), channels last. */
@@ -40,7 +40,12 @@ export class MlpBlock extends Module {
   }
   /** x: (..., C); the residual, when given, is added in lin2's epilogue. */
   forward(x: Tensor, residual: Tensor | null = null): Tensor {
-    return this.engine.scope(() => this.lin2.forward(this.lin1.forward(x, { activation: 'gelu' }), { residual }));
+    return this.engine.scope(() => {
+      const hidden = this.lin1.forward(x, { activation: 'gelu' }); // (..., mlpDim)
+      const out = this.lin2.forward(hidden, { residual });
+      release(hidden);
+      return out;
+    });
   }
 }
 
@@ -66,12 +71,21 @@ export class SamBlock extends Module {
       if (this.windowSize > 0) {
         const ws = this.windowSize;
         const { windows, paddedH, paddedW } = samWindowPartition(normed, ws); // (B*nWin, ws, ws, C)
+        release(normed);
         const out = this.attn.forward(windows); // (B*nWin, ws, ws, C)
-        attended = add(x, samWindowUnpartition(out, ws, paddedH, paddedW, h, w));
+        release(windows);
+        const image = samWindowUnpartition(out, ws, paddedH, paddedW, h, w); // (B, H, W, C)
+        release(out);
+        attended = add(x, image);
+        release(image);
       } else {
         attended = this.attn.forward(normed, x);
+        release(normed);
       }
-      return this.mlp.forward(this.norm2.forward(attended), attended);
+      const normed2 = this.norm2.forward(attended);
+      const out = this.mlp.forward(normed2, attended);
+      release(normed2, attended);
+      return out;
     });
   }
 }
@@ -108,23 +122,6 @@ export class ImageEncoderViT extends Module {
   setAttentionImpl(impl: SamAttentionImpl): this {
     for (const b of this.blocks.items) b.attn.impl = impl;
     return this;
-  }
-
-  /** Module.loadStateDict, then the transposed copies of the linear weights the forward multiplies by. */
-  override loadStateDict(entries: Map<string, HostTensor> | Record<string, HostTensor>, options: { strict?: boolean } = {}): void {
-    super.loadStateDict(entries, options);
-    const given = entries instanceof Map ? entries : new Map(Object.entries(entries));
-    for (const [name, layer] of this.linears()) {
-      const w = given.get(`${name}.weight`);
-      if (w) layer.setWeightTransposed(w.data);
-    }
-  }
-
-  private linears(): [string, FrozenLinear][] {
-    return this.blocks.items.flatMap((b, i) => [
-      [`blocks.${i}.attn.qkv`, b.attn.qkv], [`blocks.${i}.attn.proj`, b.attn.proj],
-      [`blocks.${i}.mlp.lin1`, b.mlp.lin1], [`blocks.${i}.mlp.lin2`, b.mlp.lin2],
-    ] as [string, FrozenLinear][]);
   }
 
   /** x: (B, 3, img, img), preprocessed -> (B, out_chans, img/patch, img/patch). */
