@@ -13,7 +13,7 @@ import os from 'node:os';
 import { adapterName, releaseDawnInstances } from '../../src/device/device.js';
 import { Engine } from '../../src/engine.js';
 import { readNpy } from '../../src/io/npy.js';
-import { loadSamEncoder, type SamAttentionImpl } from '../../src/models/sam/index.js';
+import { loadSamEncoder, resolveAttentionImpl, type SamAttentionImpl } from '../../src/models/sam/index.js';
 import { compareEmbeddings, median } from '../mobilesam/shared.js';
 
 const log = (line: string) => console.log(`[sam-encoder] ${line}`);
@@ -128,6 +128,8 @@ async function main(): Promise<void> {
     machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cpus: os.cpus().length, node: process.version, loadAverageAtStart, loadAverageAtEnd: os.loadavg() },
     adapter,
     limits,
+    /** What the encoder's default attention ('auto') runs on this adapter. */
+    autoImpl: resolveAttentionImpl(engine, 'auto'),
     workload: { model: 'segment-anything vit_b image encoder (seeded random weights, tools/peers/sam_vit_b.py)', input: input.shape, embedding: [1, 256, 64, 64], parameters: encoder.parameterCount(), globalAttnIndexes: encoder.config.global_attn_indexes },
     weightBytes,
     residentBytesBeforeForward: resident.liveBytes,

@@ -8,7 +8,7 @@ import { ShapeError } from '../../errors.js';
 import { Module } from '../../nn/module.js';
 import { concat, pad, permuteView, reshape, slice } from '../../ops/copy.js';
 import { add, mul } from '../../ops/elementwise.js';
-import { matmul } from '../../ops/matmul.js';
+import { matmul, subgroupMatmulOn } from '../../ops/matmul.js';
 import { relPosAttentionPacked } from '../../ops/attention.js';
 import { softmax } from '../../ops/softmax.js';
 import { isGradEnabled, needsGrad } from '../../graph/autograd.js';
@@ -16,8 +16,12 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { FrozenLinear } from '../mobilesam/layers.js';
 import { relPosSelectionMatrix } from './rel-pos.js';
 
-/** Largest score tensor (Bh chunk, Nq, Nk) one chunk may allocate: stays under lavapipe's 128 MiB per binding. */
-export const MAX_SCORE_BYTES = 64 * 1024 * 1024;
+/**
+ * Largest score tensor (Bh chunk, Nq, Nk) one chunk may allocate: under lavapipe's 128 MiB per binding,
+ * and small enough that a chunk's bias, scores and probabilities (three of these) keep vit_b's forward
+ * within its weights + 400 MB (at 64 MiB it peaked 27 MiB over).
+ */
+export const MAX_SCORE_BYTES = 32 * 1024 * 1024;
 
 /**
  * add_decomposed_rel_pos's two terms for q (Bh, qh*qw, d), Rh (qh, kh, d), Rw (qw, kw, d), unscaled q
@@ -95,14 +99,23 @@ export function relPosAttentionReference(q: Tensor, k: Tensor, v: Tensor, rh: Te
 
 /**
  * 'fused': one flash-style kernel (src/ops/attention.ts), scores never materialised, forward only;
- * 'composed': matmul, softmax and broadcast adds (recorded ops, differentiable; the reference).
+ * 'composed': matmul, softmax and broadcast adds (recorded ops, differentiable; the reference), the
+ * scores in chunks of MAX_SCORE_BYTES; 'auto' (the default): composed where the subgroup matmul runs
+ * (llvmpipe: there vit_b's forward takes half the time of the fused kernel's, bench:sam-encoder),
+ * fused elsewhere (less memory, and the flash layout is what a GPU runs well).
  */
-export type SamAttentionImpl = 'fused' | 'composed';
+export type SamAttentionImpl = 'auto' | 'fused' | 'composed';
+
+/** The implementation 'auto' stands for on this engine. */
+export function resolveAttentionImpl(engine: Engine, impl: SamAttentionImpl): 'fused' | 'composed' {
+  if (impl !== 'auto') return impl;
+  return subgroupMatmulOn(engine) ? 'composed' : 'fused';
+}
 
 /** segment-anything's Attention with use_rel_pos: x (B, H, W, C) -> (B, H, W, C). */
 export class SamAttention extends Module {
   /** Which implementation forward uses; 'fused' falls back to 'composed' when a gradient is needed. */
-  impl: SamAttentionImpl = 'fused';
+  impl: SamAttentionImpl = 'auto';
   readonly qkv: FrozenLinear;
   readonly proj: FrozenLinear;
   readonly relPosH: Tensor;
@@ -144,7 +157,7 @@ export class SamAttention extends Module {
       const qkv = this.qkv.forward(x); // (B, H, W, 3 * heads * d): q, k, v, each heads x d
       const rh = this.relPos(this.relPosH, h, h), rw = this.relPos(this.relPosW, w, w); // (h, h, d), (w, w, d)
       let merged: Tensor; // (B, H, W, C), heads side by side
-      if (this.impl === 'fused' && !needsGrad(qkv, rh, rw)) {
+      if (resolveAttentionImpl(this.engine, this.impl) === 'fused' && !needsGrad(qkv, rh, rw)) {
         merged = relPosAttentionPacked(qkv, rh, rw, heads, h, w, this.headDim ** -0.5);
         release(qkv);
       } else {

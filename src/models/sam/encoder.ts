@@ -118,7 +118,7 @@ export class ImageEncoderViT extends Module {
     this.eval();
   }
 
-  /** 'fused' (default): the flash-attention kernel; 'composed': matmul + softmax, the reference. */
+  /** 'auto' (default; see SamAttentionImpl), 'fused': the flash-attention kernel, 'composed': matmul + softmax, the reference. */
   setAttentionImpl(impl: SamAttentionImpl): this {
     for (const b of this.blocks.items) b.attn.impl = impl;
     return this;

@@ -7,7 +7,7 @@ import { samVitConfig, type SamVitConfig } from './config.js';
 import { SAM_RESIZE_RECIPE, checkpointGridSize, resizeSamEncoderStateDict } from './resize.js';
 
 export { ImageEncoderViT, MlpBlock, PatchEmbed, SamBlock, type SamEncoderForwardOptions } from './encoder.js';
-export { SamAttention, relPosAttentionReference, decomposedRelPosBias, decomposedRelPosTerms, type SamAttentionImpl, samWindowPartition, samWindowUnpartition } from './attention.js';
+export { SamAttention, resolveAttentionImpl, relPosAttentionReference, decomposedRelPosBias, decomposedRelPosTerms, type SamAttentionImpl, samWindowPartition, samWindowUnpartition } from './attention.js';
 export { SAM_VIT_CONFIGS, isSamVitName, parseSamVitConfig, samVitConfig, tokenGridSize, type SamVitConfig, type SamVitName } from './config.js';
 export { getRelPosReference, linearInterpolationMatrix, relPosSelectionMatrix, relativeIndex } from './rel-pos.js';
 export { SAM_RESIZE_RECIPE, checkpointGridSize, interpolateBilinearChannelsLast, resizeRelPosTable, resizeSamEncoderStateDict, samVitConfigAtSize } from './resize.js';
