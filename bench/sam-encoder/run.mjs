@@ -92,6 +92,7 @@ const lines = [
   ...r.ours.filter((o) => o.stagePeaks).map((o) => stageLine(`${o.impl} attention`, o.stagePeaks, r.residentBytesBeforeForward)),
   ...(c?.stagePeaks?.length ? [stageLine(`${c.impl} attention in Chromium`, c.stagePeaks, c.residentBytesBeforeForward)] : []),
   ...r.ours.filter((o) => !o.ok).map((o) => `- ${o.impl} attention failed: ${firstLine(o.error)}`),
+  ...(r.autoImpl ? [`- The encoder's default attention ('auto') runs the ${r.autoImpl} implementation on this adapter (Node): composed wherever our subgroup matmul runs (software adapters with 8-lane subgroups), fused elsewhere; the Chromium row forces fused.`] : []),
   c ? chromeLine(c) : `- Headless Chromium: ${r.chromium}.`,
   '',
   END,

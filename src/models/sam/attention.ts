@@ -84,8 +84,12 @@ export function relPosAttentionReference(q: Tensor, k: Tensor, v: Tensor, rh: Te
   const chunk = Math.max(1, Math.min(bh, Math.floor(MAX_SCORE_BYTES / (n * nk * 4))));
   const one = (qc: Tensor, kc: Tensor, vc: Tensor) => {
     const bias = decomposedRelPosBias(qc, rh, rw, qh, qw); // (b, Nq, Nk)
-    const scores = matmul(mul(qc, scale), kc, { transB: true, residual: bias }); // (b, Nq, Nk)
-    return matmul(softmax(scores, -1), vc); // (b, Nq, d)
+    const scaled = mul(qc, scale);
+    const scores = matmul(scaled, kc, { transB: true, residual: bias }); // (b, Nq, Nk)
+    release(bias, scaled); // under noGrad: at most two (b, Nq, Nk) tensors alive at once
+    const probs = softmax(scores, -1);
+    release(scores);
+    return matmul(probs, vc); // (b, Nq, d)
   };
   if (chunk >= bh) return one(q, k, v);
   const outs: Tensor[] = [];
