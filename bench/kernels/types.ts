@@ -66,8 +66,12 @@ export interface CaseResult {
   ratioToTfjsBest: number | null;
   tfjsNote?: string;
   checks: CheckResult[];
-  /** Bandwidth cases: a plain WGSL copy of the same number of elements on the same engine. */
+  /** Bandwidth cases: the faster of copyRuntimeSized and copySized, the yardstick. */
   copy?: SideResult;
+  /** A plain WGSL copy of the same number of elements on the same engine (array<vec4<f32>>). */
+  copyRuntimeSized?: SideResult;
+  /** The same copy with arrays sized to the shape (array<vec4<f32>, N>). */
+  copySized?: SideResult;
   /** Bandwidth cases, for information: copyBufferToBuffer of the same bytes (the driver's memcpy). */
   bufferCopy?: SideResult;
   /** Bandwidth cases: our GB/s over the copy kernel's GB/s (median times; Best: fastest runs). */
