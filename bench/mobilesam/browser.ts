@@ -8,16 +8,8 @@ import { Engine } from '../../src/engine.js';
 import { adapterName } from '../../src/device/device.js';
 import { loadMobileSamEncoderFromBytes } from '../../src/models/mobilesam/load-bytes.js';
 import { compareEmbeddings, INPUT_SHAPE, type ChromiumReport, type OrtResult } from './shared.js';
+import { log, pageHost, seconds } from '../shared/page-host.js';
 
-interface BenchWindow {
-  benchLog(line: string): Promise<void>;
-  benchDone(json: string): Promise<void>;
-  benchFail(message: string): Promise<void>;
-}
-
-const host = window as unknown as BenchWindow;
-const log = (line: string) => void host.benchLog(line);
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 async function fetchBytes(path: string): Promise<Uint8Array> {
   const res = await fetch(path);
@@ -125,7 +117,7 @@ async function main(): Promise<void> {
     ours: { loadMs, firstRunMs: oursFirstMs, timesMs: oursTimes, check },
     ort: ortResults,
   };
-  await host.benchDone(JSON.stringify(report));
+  await pageHost.benchDone(JSON.stringify(report));
 }
 
-main().catch((err: Error) => host.benchFail(`${err.name}: ${err.message}\n${err.stack ?? ''}`));
+main().catch((err: Error) => pageHost.benchFail(`${err.name}: ${err.message}\n${err.stack ?? ''}`));

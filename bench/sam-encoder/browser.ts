@@ -15,16 +15,8 @@ import { readWeights } from '../../src/api/weights.js';
 import { loadSamEncoder, type ImageEncoderViT } from '../../src/models/sam/index.js';
 import { compareEmbeddings, median } from '../mobilesam/shared.js';
 import type { SamChromiumReport } from './shared.js';
+import { log, pageHost, seconds } from '../shared/page-host.js';
 
-interface BenchWindow {
-  benchLog(line: string): Promise<void>;
-  benchDone(json: string): Promise<void>;
-  benchFail(message: string): Promise<void>;
-}
-
-const host = window as unknown as BenchWindow;
-const log = (line: string) => void host.benchLog(line);
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const MB = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 /** The issue's memory bound: peak live GPU bytes under the weights' bytes + 400 MB (as node.ts). */
 const ACTIVATION_BUDGET_BYTES = 400 * 1024 * 1024;
@@ -45,7 +37,7 @@ async function main(): Promise<void> {
     report.error = `${(err as Error).name}: ${(err as Error).message}\n${(err as Error).stack ?? ''}`;
     log(`FAILED: ${report.error.split('\n')[0]}`);
   }
-  await host.benchDone(JSON.stringify(report));
+  await pageHost.benchDone(JSON.stringify(report));
 }
 
 /** The checkpoint's bytes live only in this function: garbage once the weights are in GPU buffers. */
