@@ -7,7 +7,19 @@ import { readmeMarkers } from '../shared/readme-block.mjs';
 const COLORS = { reference: '#c0392b', ours: '#1f6fb2' };
 const NAMES = { reference: 'reference protocol (onnxruntime CPU encoder every step, PyTorch head)', ours: 'ours (embedding cache + bank, WebGPU)' };
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-export const plotFile = (r) => `e2e-${r.head}-N${r.n}-e${r.reference.epochs}.svg`;
+const plotBase = (r) => `e2e-${r.head}-N${r.n}-e${r.reference.epochs}`;
+
+/** Every run with its session and plot file; a configuration repeated in a later session gets `-s<session>`. */
+function runsWithPlots(result) {
+  const used = new Set();
+  return result.sessions.flatMap((session, i) => session.runs.map((r) => {
+    let file = `${plotBase(r)}.svg`;
+    if (used.has(file)) file = `${plotBase(r)}-s${i + 1}.svg`;
+    used.add(file);
+    const load = session.load.find((l) => l.head === r.head && l.n === r.n)?.loadAverage1m;
+    return { r, session: i + 1, date: session.date, load, file };
+  }));
+}
 
 function niceStep(span, ticks) {
   const raw = span / ticks;
@@ -50,10 +62,8 @@ export function plotSvg(r) {
   return out.join('\n') + '\n';
 }
 
-const allRuns = (result) => result.sessions.flatMap((s) => s.runs);
-
 export function renderPlots(result, dir) {
-  for (const r of allRuns(result)) writeFileSync(path.join(dir, plotFile(r)), plotSvg(r));
+  for (const { r, file } of runsWithPlots(result)) writeFileSync(path.join(dir, file), plotSvg(r));
 }
 
 const f = (v, d = 3) => (v == null || !Number.isFinite(v) ? '-' : v.toFixed(d));
@@ -69,7 +79,8 @@ export function renderBlock(result) {
   const { start, end } = readmeMarkers('e2e');
   const first = result.sessions[0];
   const c = first.config;
-  const runs = allRuns(result);
+  const entries = runsWithPlots(result);
+  const runs = entries.map((e) => e.r);
   const ref0 = runs[0]?.reference;
   const adapter = runs[0]?.ours.adapter ?? '?';
   const worstPort = Math.max(...result.sessions.map((x) => x.portCheck.augmentation.maxAbsImage));
@@ -92,24 +103,25 @@ export function renderBlock(result) {
     `(the dots on the curves). CPU s: user + system time of the process over the same span, every thread (lavapipe's included). Peak memory: the process's ru_maxrss, evaluation included ` +
     `(for ours it includes lavapipe's "GPU" memory, which lives in the process).`,
     '',
-    '| head | N | epochs (ref. / ours) | method | steps | wall s to final head | of which encoder s | CPU s | final Dice | peak RSS MiB | ours reaches ref. final Dice - 0.01 at | speed-up | target met |',
-    '|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|'];
-  for (const r of runs) {
+    '| session (load at start) | head | N | epochs (ref. / ours) | method | steps | wall s to final head | of which encoder s | CPU s | final Dice | peak RSS MiB | ours reaches ref. final Dice - 0.01 at | speed-up | target met |',
+    '|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|'];
+  for (const { r, session, date, load } of entries) {
+    const when = `${session}: ${date.slice(11, 16)} UTC${load ? ` (${load.referenceStart.toFixed(1)})` : ''}`;
     const t = r.target;
     const ep = `${r.reference.epochs} / ${r.ours.epochs}`;
-    lines.push(`| ${r.head} | ${r.n} | ${ep} | reference | ${r.reference.steps} | ${s(t.referenceSeconds)} | ${s(r.reference.split.encoder)} | ${s(r.reference.cpuSeconds)} | ${f(t.referenceFinalDice)} | ${mib(r.reference.peakRssBytes)} | | | |`);
-    lines.push(`| ${r.head} | ${r.n} | ${ep} | ours | ${r.ours.steps} | ${s(t.oursSeconds)} | ${s(r.ours.phases.embedding)} | ${s(r.ours.cpuSeconds)} | ${f(t.oursFinalDice)} | ${mib(r.ours.peakRssBytes)} | ${t.oursReachSeconds == null ? 'not reached' : s(t.oursReachSeconds) + ' s'} | ${t.speedup == null ? '-' : t.speedup.toFixed(2) + 'x'} | ${t.met ? 'yes' : 'no'} |`);
+    lines.push(`| ${when} | ${r.head} | ${r.n} | ${ep} | reference | ${r.reference.steps} | ${s(t.referenceSeconds)} | ${s(r.reference.split.encoder)} | ${s(r.reference.cpuSeconds)} | ${f(t.referenceFinalDice)} | ${mib(r.reference.peakRssBytes)} | | | |`);
+    lines.push(`| ${when} | ${r.head} | ${r.n} | ${ep} | ours | ${r.ours.steps} | ${s(t.oursSeconds)} | ${s(r.ours.phases.embedding)} | ${s(r.ours.cpuSeconds)} | ${f(t.oursFinalDice)} | ${mib(r.ours.peakRssBytes)} | ${t.oursReachSeconds == null ? 'not reached' : s(t.oursReachSeconds) + ' s'} | ${t.speedup == null ? '-' : t.speedup.toFixed(2) + 'x'} | ${t.met ? 'yes' : 'no'} |`);
   }
   lines.push('');
-  for (const r of runs) lines.push(`![${r.head} N=${r.n}, ${r.reference.epochs} epochs: Dice against wall time](bench/results/${plotFile(r)})`);
+  for (const { r, session, file } of entries) lines.push(`![session ${session}: ${r.head} N=${r.n}, ${r.reference.epochs} epochs: Dice against wall time](bench/results/${file})`);
   lines.push('');
   const met = runs.filter((r) => r.target.met).length;
   lines.push(`**Target** (ours reaches the reference's final Dice within 1 point at least 10x sooner in wall time, and its final Dice is not lower): ` +
     `**${met === runs.length && met > 0 ? 'met' : 'missed'}** (${met} of ${runs.length} configurations). ` +
-    runs.map((r) => `${r.head} N=${r.n} at ${r.reference.epochs} epochs: ${r.target.speedup == null ? 'ours never reached it' : `reached it at ${r.target.speedup.toFixed(2)}x the reference's speed (${r.target.speedup >= 1 ? 'sooner' : 'later'})`}, final Dice ${f(r.target.oursFinalDice)} vs ${f(r.target.referenceFinalDice)}${r.target.finalNotLower ? '' : ' (lower)'}`).join('; ') + '.');
+    entries.map(({ r, session }) => `session ${session}, ${r.head} N=${r.n} at ${r.reference.epochs} epochs: ${r.target.speedup == null ? 'ours never reached it' : `reached it at ${r.target.speedup.toFixed(2)}x the reference's speed (${r.target.speedup >= 1 ? 'sooner' : 'later'})`}, final Dice ${f(r.target.oursFinalDice)} vs ${f(r.target.referenceFinalDice)}${r.target.finalNotLower ? '' : ' (lower)'}`).join('; ') + '.');
   lines.push('');
   lines.push(`**Not run** (the issue's grid is every head x N = 1, 4, 16 at the reference's ${result.fullGrid.epochs} epochs): ${result.notRun.length ? result.notRun.join(', ') : 'nothing'}. ` +
-    'On this 2-core machine without a GPU one 1024x1024 encoder pass took 3 to 4 s in onnxruntime and 12 to 33 s in our engine on lavapipe, and an AutoSAM or CNN head step takes tens of seconds or more in our engine, ' +
+    'On this 2-core machine without a GPU one 1024x1024 encoder pass took 0.8 s (quiet machine) to 4 s (loaded) in onnxruntime and 8 to 33 s in our engine on lavapipe, and an AutoSAM or CNN head step takes seconds to tens of seconds in our engine (bench:train-step), ' +
     'so the whole grid would take days. At 12 epochs the heads are barely trained (0.045 is what a head scores that labels every voxel as one class) and at 120 epochs both curves are still rising: ' +
     'the Dice values compare the two protocols at the same budget, not the heads\' attainable quality. ' +
     'Where our time goes, and what would change the verdict: [docs/e2e-profile.md](docs/e2e-profile.md).');
