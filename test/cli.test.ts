@@ -1,7 +1,7 @@
 // The built command-line tool, run as a user runs it (npm test builds dist/ before vitest).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 
 const CLI = 'bin/autosam.js';
 const built = existsSync('dist/node/cli.js');
@@ -41,11 +41,12 @@ describe.skipIf(!built)('autosam CLI', () => {
 
 describe.skipIf(!built)('autosam embed', () => {
   it('embeds a sagittal NIfTI slice with a SAM ViT from a JSON config and a torch.save checkpoint', async () => {
-    const { mkdtempSync, readFileSync, writeFileSync } = await import('node:fs');
+    const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
     const { readNpy } = await import('../src/io/npy.js');
     const dir = mkdtempSync(join(tmpdir(), 'autosam-embed-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const manifest = JSON.parse(readFileSync('test/fixtures/golden/sam_encoder/manifest.json', 'utf8'));
     const config = join(dir, 'tiny.json');
     writeFileSync(config, JSON.stringify(manifest.cases.tiny_a.config));

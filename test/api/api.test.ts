@@ -4,10 +4,10 @@
 // (Dice against the task's true label maps), safetensors export and reload, AbortSignal, sharing
 // a host GPUDevice, typed errors. The encoder and heads themselves are checked against PyTorch in
 // test/models; here the question is whether the API wires them together correctly.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import {
   createEngine, createHead, DataError, loadEncoder, loadHead, MemoryEmbeddingStore, predict, ShapeError, trainHead, UsageError,
   type Embedding, type Encoder,
@@ -57,6 +57,7 @@ describe('library API on the tiny SAM ViT', () => {
     // The CLI's loader (file paths) gives the same identity, so a DiskEmbeddingStore is shared, and the same numbers.
     const configFile = path.join(os.tmpdir(), `autosam-api-tiny-${process.pid}.json`);
     writeFileSync(configFile, JSON.stringify(TINY));
+    onTestFinished(() => rmSync(configFile, { force: true }));
     const cli = await loadFrozenEncoder(engine, { encoder: configFile, checkpoint: CHECKPOINT });
     try {
       expect(encoder.identity).toBe(cli.identity);

@@ -3,11 +3,11 @@
 // (tools/golden/sam_vit_resize.py): the resized tensors, and segment-anything's ImageEncoderViT built
 // at the small img_size with them loaded, run on a seeded input. Then the wiring: config checks,
 // cache identities, the library API and `autosam embed --encoder-size`.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadEncoder } from '../../src/api/encoder.js';
 import { embedCommand } from '../../src/cli/commands/embed.js';
 import { FormatError, UsageError } from '../../src/errors.js';
@@ -147,6 +147,7 @@ describe('sizes and malformed tables', () => {
 
 describe('wiring: --encoder-size for SAM ViTs', () => {
   const dir = mkdtempSync(join(tmpdir(), 'autosam-resize-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const configFile = join(dir, 'large.json');
   writeFileSync(configFile, JSON.stringify(manifest.config));
   // A 30 x 20 grey gradient: preprocessing resizes its longest side to the encoder size.
