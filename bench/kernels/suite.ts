@@ -165,8 +165,8 @@ async function runCase(ctx: Context, c: BenchCase): Promise<CaseResult> {
       }
     });
     // The yardstick is the faster of the two copy spellings (by median).
-    const copies2 = [result.copyRuntimeSized, result.copySized].filter((x): x is NonNullable<typeof x> => !!x);
-    if (copies2.length) result.copy = copies2.reduce((a, b) => (b.rate > a.rate ? b : a));
+    const copySpellings = [result.copyRuntimeSized, result.copySized].filter((x): x is NonNullable<typeof x> => !!x);
+    if (copySpellings.length) result.copy = copySpellings.reduce((a, b) => (b.rate > a.rate ? b : a));
     const { ours, tfjs: peer, copy } = result;
     if (ours && peer) {
       result.ratioToTfjs = ours.rate / peer.rate;
@@ -174,7 +174,7 @@ async function runCase(ctx: Context, c: BenchCase): Promise<CaseResult> {
     }
     if (ours && copy) {
       result.fractionOfCopy = ours.rate / copy.rate;
-      const fastestCopyMs = Math.min(...copies2.map((x) => x.minMs));
+      const fastestCopyMs = Math.min(...copySpellings.map((x) => x.minMs));
       result.fractionOfCopyBest = (c.work / ours.minMs) / ((8 * (c.params.elements as number)) / fastestCopyMs);
     }
   } catch (err) {

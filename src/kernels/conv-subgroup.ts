@@ -24,7 +24,8 @@ import type { Pair } from './conv2d.js';
 import { bindingDecls, dispatchLinear, WGSL_LINEAR_WORKGROUP, type KernelSpec } from './kernel.js';
 import { SUBGROUP_LANES } from './matmul-subgroup.js';
 
-export interface SubgroupConvParams {
+/** X (batch, channels, height, width) and Y (batch, rows, outHeight, outWidth) with the convolution's window. */
+export interface SubgroupConvGeometry {
   batch: number;
   /** Reduction channels of X, and X's plane. */
   channels: number;
@@ -38,6 +39,9 @@ export interface SubgroupConvParams {
   stride: Pair;
   offset: Pair;
   step: Pair;
+}
+
+export interface SubgroupConvParams extends SubgroupConvGeometry {
   /** W index = r * rowStride + c * channelStride + ky * kw + kx. */
   rowStride: number;
   channelStride: number;

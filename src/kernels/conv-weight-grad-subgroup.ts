@@ -10,23 +10,12 @@
 // quad (4 input channels at one tap), for 16 vec4 multiply-adds. No im2col matrix is written or read.
 // Split-K: the reduction (batch x output rows) is cut into `splits` ranges, so that small weights
 // (16 -> 16 channels: 5 workgroups without splits) still give both CPU threads work.
-import type { Pair } from './conv2d.js';
 import { bindingDecls, dispatchLinear, WGSL_LINEAR_WORKGROUP, type KernelSpec } from './kernel.js';
+import type { SubgroupConvGeometry } from './conv-subgroup.js';
 import { SUBGROUP_LANES } from './matmul-subgroup.js';
 
-export interface SubgroupWeightGradParams {
-  batch: number;
-  /** X (batch, channels, height, width) and dY (batch, rows, outHeight, outWidth). */
-  channels: number;
-  height: number;
-  width: number;
-  rows: number;
-  outHeight: number;
-  outWidth: number;
-  kernel: Pair;
-  stride: Pair;
-  offset: Pair;
-  step: Pair;
+/** X (batch, channels, height, width) and dY (batch, rows, outHeight, outWidth): the forward's geometry. */
+export interface SubgroupWeightGradParams extends SubgroupConvGeometry {
   /** Ranges the batch x outHeight output rows are cut into (>= 1); the result is (splits, rows, channels, kh, kw). */
   splits: number;
 }

@@ -38,8 +38,6 @@ export function flashKeyTile(d: number): number {
 /** Where the kernel finds q, k, v and the bias, and where it writes: the two layouts below. */
 interface FlashLayout {
   bindings: { name: string; kind: 'read' | 'read_write'; type: string }[];
-  /** Workgroups in the batch dimension (heads included). */
-  batch: number;
   /** WGSL: per-workgroup setup after `b` (the batch-of-heads index) is known. */
   setup: string;
   /** Element offset of query row r's first element / key row j's, and of output row r. */
@@ -59,7 +57,7 @@ interface FlashLayout {
 
 /** Bindings: Q (batch, n, d), K and V (batch, kh*kw, d), RH (batch, n, kh), RW (batch, n, kw), OUT (batch, n, d). */
 export function flashAttentionKernel(p: FlashAttentionParams): KernelSpec {
-  const { batch, n, kh, kw, d } = p;
+  const { n, kh, kw, d } = p;
   const nk = kh * kw;
   return flashKernel('flash_attention_relpos', p, {
     bindings: [
@@ -70,7 +68,6 @@ export function flashAttentionKernel(p: FlashAttentionParams): KernelSpec {
       { name: 'RW', kind: 'read', type: 'array<f32>' },
       { name: 'OUT', kind: 'read_write', type: 'array<f32>' },
     ],
-    batch,
     setup: '',
     qBase: `(b * ${n}u + r) * ${d}u`,
     kvBase: () => `(b * ${nk}u + jc) * ${d}u`,
@@ -110,7 +107,6 @@ export function packedFlashAttentionKernel(p: PackedFlashAttentionParams): Kerne
       { name: 'RW', kind: 'read', type: 'array<f32>' },
       { name: 'OUT', kind: 'read_write', type: 'array<f32>' },
     ],
-    batch: batch * heads,
     // b counts (image, head) pairs: image = b / heads, head = b % heads.
     setup: `let image = b / ${heads}u;\n  let head = b % ${heads}u;`,
     qBase: `((image * ${n}u + r) * 3u) * ${c}u + head * ${d}u`,
@@ -172,11 +168,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   return { name: 'rel_pos_terms_packed', wgsl, workgroupSize: [64, 1, 1], dispatch: dispatchLinear(Math.ceil(total / 64)) };
 }
 
+/** p.batch counts (image, head) pairs: the workgroups' batch dimension. */
 function flashKernel(name: string, p: FlashAttentionParams, layout: FlashLayout): KernelSpec {
-  const { n, kh, kw, d } = p;
+  const { batch, n, kh, kw, d } = p;
   const nk = kh * kw, d4 = Math.ceil(d / 4), T = flashKeyTile(d), WG = ROWS_PER_WORKGROUP;
   const rowTiles = Math.ceil(n / WG);
-  const workgroups = layout.batch * rowTiles;
+  const workgroups = batch * rowTiles;
   // A vec4 from four scalars of a row at element offset `base`; components past d read as 0.
   const load4 = (arr: string, base: string, c4: string) => layout.vec4Loads
     ? `${arr}[${base} / 4u + ${c4}]`
