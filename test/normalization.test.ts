@@ -6,7 +6,7 @@ import { layerNorm2dReference, layerNormKernel, layerNormReference } from '../sr
 import type { RowPlanOptions } from '../src/kernels/reduce.js';
 import { softmaxKernel, softmaxReference } from '../src/kernels/softmax.js';
 import { layerNorm, layerNorm2d, layerNorm2dWithStats, layerNormWithStats } from '../src/ops/layernorm.js';
-import { softmax } from '../src/ops/softmax.js';
+import { softmax, softmaxSubgroupLanes } from '../src/ops/softmax.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { expectClose, randomArray, testEngine } from './helpers/engine.js';
 import { loadGoldenCases } from './golden.js';
@@ -71,6 +71,42 @@ describe('softmax', () => {
       }
     });
   }
+
+  // The subgroup layout (software adapters with one subgroup size: lavapipe's 8 lanes in CI) runs only
+  // at the adapter's own size. Shapes: rows held in registers with and without a partial last load
+  // (49 vec4 = 6 x 8 + 1, 32 vec4 = 4 x 8), scalar rows, rows shorter than the subgroup, online rows with
+  // and without a remainder (1025 vec4, 1024 vec4), scalar online rows, and row counts that leave the
+  // last workgroup partly empty. Inputs up to |x| = 200 where exp would overflow without the max.
+  it('subgroup layout: registers, online pass, partial loads and partial workgroups', async () => {
+    const engine = await testEngine();
+    const lanes = softmaxSubgroupLanes(engine.report);
+    if (engine.report.isSoftware && engine.report.subgroupSize && engine.report.wgslLanguageFeatures.includes('subgroup_id')) {
+      expect(lanes).toBe(engine.report.subgroupSize); // the op takes this layout here
+    }
+    if (!lanes) return;
+    const shapes: [number, number, number][] = [
+      [37, 196, 6], [5, 128, 6], [3, 33, 6], [9, 3, 6], [2, 1, 6], [3, 4100, 6], [2, 4096, 6], [3, 1001, 6], [70, 196, 200],
+    ];
+    for (const [rows, length, spread] of shapes) {
+      const x = randomArray(rows * length, rows + length, -spread, spread);
+      const y = engine.empty([rows, length]);
+      run(engine, softmaxKernel({ rows, length, dtype: 'f32', subgroupLanes: lanes }), [engine.tensor(x, [rows, length])], [y]);
+      expectClose(await y.readFloat(), softmaxReference(x, length), SOFTMAX.atol, SOFTMAX.rtol, `softmax subgroup layout [${rows}, ${length}] |x| <= ${spread}`);
+    }
+  });
+
+  it('subgroup layout: f16 storage', async () => {
+    const engine = await testEngine();
+    const lanes = softmaxSubgroupLanes(engine.report);
+    if (!lanes || !engine.hasF16) return;
+    for (const length of [196, 4100]) {
+      const x = randomArray(3 * length, 11, -4, 4);
+      const xh = engine.tensor(x, [3, length], 'f16');
+      const y = engine.empty([3, length], 'f16');
+      run(engine, softmaxKernel({ rows: 3, length, dtype: 'f16', subgroupLanes: lanes }), [xh], [y]);
+      expectClose(await y.readFloat(), softmaxReference(await xh.readFloat(), length), 1e-5, 2e-3, `f16 softmax subgroup layout [3, ${length}]`);
+    }
+  });
 
   it('accepts only the last axis, and names the shape when it refuses', async () => {
     const engine = await testEngine();

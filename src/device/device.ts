@@ -14,6 +14,10 @@ export interface AdapterReport {
   vulkanDriver?: string;
   features: string[];
   limits: Record<string, number>;
+  /** The subgroup size when the adapter has exactly one (subgroupMinSize == subgroupMaxSize) and the device has 'subgroups'. */
+  subgroupSize?: number;
+  /** WGSL language features of the WebGPU implementation (navigator.gpu.wgslLanguageFeatures), e.g. 'subgroup_id'. */
+  wgslLanguageFeatures: string[];
 }
 
 export interface AcquiredDevice {
@@ -126,15 +130,18 @@ export async function acquireDevice(options: AcquireOptions = {}): Promise<Acqui
   let adapter: GPUAdapter | null = null;
   let runtime: AdapterReport['runtime'];
   let vulkanDriver: string | undefined;
-  const browserGpu = typeof navigator !== 'undefined' ? (navigator as Navigator & { gpu?: GPU }).gpu : undefined;
+  let gpu: GPU;
+  const browserGpu = browserGpuObject();
   if (browserGpu) {
     runtime = 'browser';
+    gpu = browserGpu;
     adapter = await browserGpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
     if (!adapter) throw new DeviceError('this browser exposes WebGPU but returned no adapter (is hardware acceleration disabled?)');
   } else if (isNode()) {
     runtime = 'node-dawn';
     const found = await nodeAdapter(options);
     adapter = found.adapter;
+    gpu = found.gpu;
     vulkanDriver = found.vulkanDriver;
   } else {
     throw new DeviceError('WebGPU is not available here: navigator.gpu is missing (WebGPU needs a secure context, https or localhost)');
@@ -153,13 +160,22 @@ export async function acquireDevice(options: AcquireOptions = {}): Promise<Acqui
   } catch (err) {
     throw new DeviceError(`the adapter refused to create a device: ${(err as Error).message}`, { cause: err });
   }
-  return wrapDevice(device, adapter.info, looksSoftware(adapter.info, adapter), runtime, vulkanDriver);
+  return wrapDevice(device, adapter.info, looksSoftware(adapter.info, adapter), runtime, languageFeaturesOf(gpu), vulkanDriver);
+}
+
+function browserGpuObject(): GPU | undefined {
+  return typeof navigator !== 'undefined' ? (navigator as Navigator & { gpu?: GPU }).gpu : undefined;
+}
+
+function languageFeaturesOf(gpu: GPU | undefined): string[] {
+  const features = (gpu as (GPU & { wgslLanguageFeatures?: Iterable<string> }) | undefined)?.wgslLanguageFeatures;
+  return features ? [...features].sort() : [];
 }
 
 /** Uses a device the host application already has (it keeps ownership: we never destroy it). */
 export function adoptDevice(device: GPUDevice): AcquiredDevice {
   const info = device.adapterInfo ?? ({ vendor: '', architecture: '', device: '', description: '' } as GPUAdapterInfo);
-  return wrapDevice(device, info, /software|swiftshader|llvmpipe/i.test(`${info.description} ${info.device}`), 'external');
+  return wrapDevice(device, info, /software|swiftshader|llvmpipe/i.test(`${info.description} ${info.device}`), 'external', languageFeaturesOf(browserGpuObject()));
 }
 
 function wrapDevice(
@@ -167,9 +183,13 @@ function wrapDevice(
   info: GPUAdapterInfo,
   isSoftware: boolean,
   runtime: AdapterReport['runtime'],
+  wgslLanguageFeatures: string[],
   vulkanDriver?: string,
 ): AcquiredDevice {
   const features = [...device.features].map(String).sort();
+  const sizes = info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const fixedSubgroup = device.features.has('subgroups' as GPUFeatureName) && sizes.subgroupMinSize !== undefined
+    && sizes.subgroupMinSize > 0 && sizes.subgroupMinSize === sizes.subgroupMaxSize;
   const report: AdapterReport = {
     runtime,
     vendor: info.vendor ?? '',
@@ -180,6 +200,8 @@ function wrapDevice(
     vulkanDriver,
     features,
     limits: limitsOf(device.limits),
+    subgroupSize: fixedSubgroup ? sizes.subgroupMinSize : undefined,
+    wgslLanguageFeatures,
   };
   const lost = device.lost.then(
     (l) => new DeviceError(`GPU device lost (${l.reason}): ${l.message || 'no message from the driver'}`),

@@ -2,16 +2,19 @@
 // Workgroup layout (GPUs, see reduce.ts): three passes over each row (max, sum of exponentials,
 // write); the row stays in registers between passes where it fits, else each pass reads it again.
 // Invocation layout (CPU adapters): see softmaxRowsKernel; short rows are read once, long rows twice.
+// Subgroup layout (CPU adapters with a fixed subgroup size, `subgroupLanes`): softmax-subgroup.ts.
 // Backward, from the forward's output y: dx = y * (dy - sum(dy * y)) row-wise, two passes per row.
 import type { DType } from '../tensor/dtype.js';
 import { bindingDecls, WGSL_LINEAR_WORKGROUP, type KernelSpec } from './kernel.js';
+import { softmaxSubgroupKernel } from './softmax-subgroup.js';
 import {
   planRow, rowDispatch, wgslHeader, wgslHorizontal, wgslMax, wgslRowCombine, wgslRowCombiners, wgslRowLoop, wgslRowStart, wgslSum,
   WGSL_LOWEST_F32, WGSL_MAIN_BUILTINS, type RowPlan, type RowPlanOptions,
 } from './reduce.js';
 
-export function softmaxKernel(p: { rows: number; length: number; dtype: DType; plan?: RowPlanOptions }): KernelSpec {
+export function softmaxKernel(p: { rows: number; length: number; dtype: DType; plan?: RowPlanOptions; subgroupLanes?: number }): KernelSpec {
   const { rows, length, dtype: T } = p;
+  if (p.subgroupLanes) return softmaxSubgroupKernel({ rows, length, dtype: T, lanes: p.subgroupLanes });
   const plan = planRow(length, p.plan);
   if (plan.layout === 'invocation') return softmaxRowsKernel(rows, length, T, plan);
   const V = plan.vec === 4 ? `vec4<${T}>` : T;

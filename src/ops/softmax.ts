@@ -3,6 +3,7 @@
 import { ShapeError } from '../errors.js';
 import { record } from '../graph/autograd.js';
 import { rowLayoutFor } from '../kernels/reduce.js';
+import type { AdapterReport } from '../device/device.js';
 import { softmaxBackwardKernel, softmaxKernel } from '../kernels/softmax.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { assertFloat, shapeText } from './checks.js';
@@ -19,7 +20,8 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   const plan = { layout: rowLayoutFor(x.engine.report.isSoftware) };
   const y = x.engine.empty(x.shape, x.dtype);
   if (y.size > 0) {
-    x.engine.runtime.run(softmaxKernel({ rows, length, dtype: x.dtype, plan }), [{ buffer: x.buffer }, { buffer: y.buffer, write: true }]);
+    const subgroupLanes = softmaxSubgroupLanes(x.engine.report);
+    x.engine.runtime.run(softmaxKernel({ rows, length, dtype: x.dtype, plan, subgroupLanes }), [{ buffer: x.buffer }, { buffer: y.buffer, write: true }]);
   }
   // The backward needs only the output: dx = y * (dy - sum(dy * y)) per row.
   return record(y, 'softmax', [x], (dy) => {
@@ -31,4 +33,15 @@ export function softmax(x: Tensor, axis = -1): Tensor {
     }
     return [dx];
   });
+}
+
+/**
+ * The subgroup size for softmax's subgroup layout (softmax-subgroup.ts), where it applies: software
+ * adapters (on a GPU the workgroup layout wins) whose subgroups have one fixed size, with the
+ * subgroup_id builtin; otherwise undefined (the layout of rowLayoutFor).
+ */
+export function softmaxSubgroupLanes(report: AdapterReport): number | undefined {
+  const lanes = report.subgroupSize;
+  if (!report.isSoftware || lanes === undefined || !report.wgslLanguageFeatures.includes('subgroup_id')) return undefined;
+  return lanes <= 256 && (lanes & (lanes - 1)) === 0 ? lanes : undefined;
 }
