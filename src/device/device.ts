@@ -160,8 +160,18 @@ export async function acquireDevice(options: AcquireOptions = {}): Promise<Acqui
   } catch (err) {
     throw new DeviceError(`the adapter refused to create a device: ${(err as Error).message}`, { cause: err });
   }
-  return wrapDevice(device, adapter.info, looksSoftware(adapter.info, adapter), runtime, languageFeaturesOf(gpu), vulkanDriver);
+  const languageFeatures = languageFeaturesOf(gpu);
+  languageFeaturesByDevice.set(device, languageFeatures);
+  return wrapDevice(device, adapter.info, looksSoftware(adapter.info, adapter), runtime, languageFeatures, vulkanDriver);
 }
+
+/**
+ * WGSL language features of the GPU object each device came from, for devices acquireDevice made:
+ * a device handed back to adoptDevice (Engine.fromDevice) then takes the same kernels as before. Other
+ * host devices take navigator.gpu's features in a browser; in Node, where the host's GPU object is out
+ * of reach, none (kernels that need one, such as softmax's subgroup layout, are not used).
+ */
+const languageFeaturesByDevice = new WeakMap<GPUDevice, string[]>();
 
 function browserGpuObject(): GPU | undefined {
   return typeof navigator !== 'undefined' ? (navigator as Navigator & { gpu?: GPU }).gpu : undefined;
@@ -175,7 +185,8 @@ function languageFeaturesOf(gpu: GPU | undefined): string[] {
 /** Uses a device the host application already has (it keeps ownership: we never destroy it). */
 export function adoptDevice(device: GPUDevice): AcquiredDevice {
   const info = device.adapterInfo ?? ({ vendor: '', architecture: '', device: '', description: '' } as GPUAdapterInfo);
-  return wrapDevice(device, info, /software|swiftshader|llvmpipe/i.test(`${info.description} ${info.device}`), 'external', languageFeaturesOf(browserGpuObject()));
+  const languageFeatures = languageFeaturesByDevice.get(device) ?? languageFeaturesOf(browserGpuObject());
+  return wrapDevice(device, info, /software|swiftshader|llvmpipe/i.test(`${info.description} ${info.device}`), 'external', languageFeatures);
 }
 
 function wrapDevice(

@@ -10,8 +10,16 @@
 // 21 ms for a plain vec4 copy of the same bytes; (4096, 4096): 74 ms -> 64 ms, copy 31 ms. On lavapipe
 // (58800, 196): 38 ms -> 21 ms (copy 29 ms); (4096, 4096) unchanged (33 ms, copy 41 ms).
 //
-// What each choice is for (all measured on SwiftShader, where a storage load or store costs several
-// times an arithmetic operation and every value a lane keeps past a reduction costs a spill):
+// What limits it on SwiftShader: its JIT (Subzero) turns every storage load whose address is not a
+// compile-time constant into 4 scalar loads per vector component, each behind a branch on its lane's
+// mask, the vector assembled through the stack (read off the JIT's code under perf). That is about
+// 1 ns per float on this 2-core machine whatever the access pattern (lane-consecutive scalars, vec4,
+// mat4x4 and texture fetches all measured alike), against about 1.7 ns per float for the whole plain
+// copy. A row that does not fit in registers must be read twice, so long rows cost 2 loads, 1 store
+// and 2 exps per element: 45-55% of the copy, depending on which of its two speeds the copy runs at.
+//
+// What each choice is for (all measured on SwiftShader, where every value a lane keeps past a
+// reduction also costs a spill):
 // - max as select(a, b, b > a): WGSL's max() lowers to a NaN-aware maximum there, 10% of the kernel.
 // - Rows of at most REGISTER_LOADS loads per lane are read once and kept in registers (1 load and
 //   1 exp per element). Longer rows take an online pass (running max; the running sum is rescaled by
