@@ -1,9 +1,9 @@
 // Tensor-level softmax. Only the last axis has a kernel: softmax over another axis throws, and the
 // caller permutes that axis last first (attention, the only user in SAM, takes it over the last axis).
+import type { AdapterReport } from '../device/device.js';
 import { ShapeError } from '../errors.js';
 import { record } from '../graph/autograd.js';
 import { rowLayoutFor } from '../kernels/reduce.js';
-import type { AdapterReport } from '../device/device.js';
 import { softmaxBackwardKernel, softmaxKernel } from '../kernels/softmax.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { assertFloat, shapeText } from './checks.js';
@@ -37,8 +37,8 @@ export function softmax(x: Tensor, axis = -1): Tensor {
 
 /**
  * The subgroup size for softmax's subgroup layout (softmax-subgroup.ts), where it applies: software
- * adapters (on a GPU the workgroup layout wins) whose subgroups have one fixed size, with the
- * subgroup_id builtin; otherwise undefined (the layout of rowLayoutFor).
+ * adapters (GPUs keep the workgroup layout) whose subgroups have one fixed size, with the subgroup_id
+ * builtin; otherwise undefined (the layout of rowLayoutFor).
  */
 export function softmaxSubgroupLanes(report: AdapterReport): number | undefined {
   const lanes = report.subgroupSize;
