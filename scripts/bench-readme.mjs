@@ -56,6 +56,8 @@ function section(record, title) {
     const verdict = t.met === null ? '–' : t.met ? 'met' : 'missed';
     lines.push(`- ${t.name}: ${t.goal}: ${value}, ${verdict}${t.applies ? '' : ' (stated for lavapipe; informational here)'}`);
   }
+  // The record's notes say how it was made (merged runs, the spread over repeated runs) and belong with it.
+  for (const note of record.notes ?? []) lines.push(`- Note: ${note}`);
   return lines.join('\n');
 }
 
