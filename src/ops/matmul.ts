@@ -3,7 +3,7 @@ import { ShapeError } from '../errors.js';
 import { needsGrad, record } from '../graph/autograd.js';
 import type { KernelSpec } from '../kernels/kernel.js';
 import { DEFAULT_TILING, matmulKernel, matmulUniforms, type Activation, type MatmulParams } from '../kernels/matmul.js';
-import { SUBGROUP_LANES, subgroupMatmulKernel, subgroupMatmulSupported } from '../kernels/matmul-subgroup.js';
+import { SUBGROUP_LANES, SUBGROUP_MATMUL_LANES, subgroupMatmulKernel, subgroupMatmulSupported } from '../kernels/matmul-subgroup.js';
 import type { Engine } from '../engine.js';
 import { numel } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -67,28 +67,36 @@ function plan(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias: Tens
   return { params, outShape, batch, aBatch, bBatch };
 }
 
-const subgroupEngines = new WeakMap<Engine, boolean>();
+/** Per engine: the subgroup size the subgroup matmul runs at (4 or 8), or null where it does not. */
+const subgroupEngines = new WeakMap<Engine, number | null>();
 
 /**
- * The subgroup kernel only where it pays and is correct: software adapters (llvmpipe, where it is
- * 4-5x faster; on a discrete GPU it would be a slow 8-lane workgroup) whose subgroups are exactly
- * 8 wide (the kernel broadcasts from lanes 0-7 of an 8-invocation workgroup).
+ * The subgroup matmul's lane count where it pays and is correct: software adapters (lavapipe, where it
+ * is 4-5x faster, and SwiftShader, about 3x; on a discrete GPU it would be a slow 8-lane workgroup) whose
+ * subgroups have one fixed size the kernel is written for (one workgroup is one subgroup). Otherwise null.
  */
-export function subgroupMatmulOn(engine: Engine): boolean {
-  let ok = subgroupEngines.get(engine);
-  if (ok === undefined) {
-    const info = engine.device.adapterInfo as GPUAdapterInfo | undefined;
-    ok = engine.report.isSoftware && engine.device.features.has('subgroups') &&
-      info?.subgroupMinSize === SUBGROUP_LANES && info?.subgroupMaxSize === SUBGROUP_LANES;
-    subgroupEngines.set(engine, ok);
+export function subgroupMatmulLanes(engine: Engine): number | null {
+  let lanes = subgroupEngines.get(engine);
+  if (lanes === undefined) {
+    const size = engine.report.subgroupSize;
+    lanes = engine.report.isSoftware && size !== undefined && SUBGROUP_MATMUL_LANES.includes(size) ? size : null;
+    subgroupEngines.set(engine, lanes);
   }
-  return ok;
+  return lanes;
 }
 
-/** Turns the lavapipe paths (subgroup matmul, conv as GEMM) off or back on for one engine: benchmarks compare both. */
+/**
+ * The 8-lane (lavapipe) paths built on the subgroup matmul: conv as GEMM, the subgroup conv kernels, and
+ * SAM's composed attention, measured faster only there.
+ */
+export function subgroupMatmulOn(engine: Engine): boolean {
+  return subgroupMatmulLanes(engine) === SUBGROUP_LANES;
+}
+
+/** Turns the subgroup paths (subgroup matmul, conv as GEMM) off or back on for one engine: benchmarks compare both. */
 export function setSubgroupMatmul(engine: Engine, enabled: boolean): void {
   subgroupEngines.delete(engine);
-  if (!enabled) subgroupEngines.set(engine, false);
+  if (!enabled) subgroupEngines.set(engine, null);
 }
 
 /**
@@ -96,7 +104,8 @@ export function setSubgroupMatmul(engine: Engine, enabled: boolean): void {
  * (matmulUniforms) are the same for both, so callers need not know which one runs.
  */
 export function matmulKernelFor(engine: Engine, p: MatmulParams): KernelSpec {
-  return subgroupMatmulOn(engine) && subgroupMatmulSupported(p) ? subgroupMatmulKernel(p) : matmulKernel(p, DEFAULT_TILING);
+  const lanes = subgroupMatmulLanes(engine);
+  return lanes !== null && subgroupMatmulSupported(p) ? subgroupMatmulKernel(p, undefined, lanes) : matmulKernel(p, DEFAULT_TILING);
 }
 
 function dispatch(a: Tensor, b: Tensor, bias: Tensor | null, residual: Tensor | null, p: Plan): Tensor {

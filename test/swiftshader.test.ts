@@ -1,0 +1,122 @@
+// The kernels that depend on the subgroup size, at SwiftShader's 4 lanes: the paths headless Chromium
+// takes on a machine without a GPU (softmax's subgroup layout, the subgroup matmul). The other tests run
+// on lavapipe (8 lanes); here Dawn in Node is pointed at the SwiftShader Vulkan driver that Debian's
+// chromium ships (this file runs in its own process, so the environment variable stays here). Skipped
+// where chromium is not installed (.ci/run installs it).
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../src/engine.js';
+import { matmulReference, matmulUniforms, type MatmulParams } from '../src/kernels/matmul.js';
+import { subgroupMatmulKernel } from '../src/kernels/matmul-subgroup.js';
+import { softmaxKernel, softmaxReference } from '../src/kernels/softmax.js';
+import { matmul, subgroupMatmulLanes, subgroupMatmulOn } from '../src/ops/matmul.js';
+import { softmax, softmaxSubgroupLanes } from '../src/ops/softmax.js';
+import { expectClose, randomArray } from './helpers/engine.js';
+
+const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+// As in normalization.test.ts.
+const SOFTMAX = { atol: 1e-7, rtol: 1e-5 };
+// As in matmul-subgroup.test.ts: operands scaled so outputs are O(1).
+const MATMUL = { atol: 2e-5, rtol: 1e-5 };
+
+const hasSwiftShader = existsSync(SWIFTSHADER_ICD);
+let engine: Engine;
+
+beforeAll(async () => {
+  if (!hasSwiftShader) return;
+  process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+  engine = await Engine.create();
+});
+
+afterAll(() => engine?.dispose());
+
+describe.skipIf(!hasSwiftShader)('softmax subgroup layout on SwiftShader (4 lanes)', () => {
+  it('runs on SwiftShader, whose fixed 4-lane subgroups select the layout', () => {
+    expect(`${engine.report.description} ${engine.report.architecture}`).toMatch(/swiftshader/i);
+    expect(engine.report.subgroupSize).toBe(4);
+    expect(softmaxSubgroupLanes(engine.report)).toBe(4);
+  });
+
+  // Rows held in registers with a partial last load (49 vec4 = 12 x 4 + 1) and without (32 vec4), scalar
+  // rows (33 = 8 x 4 + 1), rows shorter than the subgroup, online rows with and without a remainder
+  // (1025 vec4, 1024 vec4), a partly empty last workgroup, and |x| up to 200.
+  it('matches the reference: registers, online pass, partial loads and partial workgroups', async () => {
+    const shapes: [number, number, number][] = [
+      [37, 196, 6], [5, 128, 6], [3, 33, 6], [9, 3, 6], [2, 1, 6], [3, 4100, 6], [2, 4096, 6], [70, 196, 200],
+    ];
+    for (const [rows, length, spread] of shapes) {
+      const x = randomArray(rows * length, rows * 7 + length, -spread, spread);
+      const y = engine.empty([rows, length]);
+      const input = engine.tensor(x, [rows, length]);
+      engine.runtime.run(softmaxKernel({ rows, length, dtype: 'f32', subgroupLanes: 4 }), [{ buffer: input.buffer }, { buffer: y.buffer, write: true }]);
+      expectClose(await y.readFloat(), softmaxReference(x, length), SOFTMAX.atol, SOFTMAX.rtol, `softmax on SwiftShader [${rows}, ${length}] |x| <= ${spread}`);
+    }
+  });
+
+  it('the op takes the layout and matches the reference (MobileSAM\'s 49-key windows)', async () => {
+    const x = randomArray(300 * 49, 3, -8, 8);
+    const y = softmax(engine.tensor(x, [300, 49]));
+    expectClose(await y.readFloat(), softmaxReference(x, 49), SOFTMAX.atol, SOFTMAX.rtol, 'softmax op on SwiftShader [300, 49]');
+  });
+});
+
+function params(batch: number, M: number, N: number, K: number, extra: Partial<MatmulParams> = {}): MatmulParams {
+  return { batch, M, N, K, transA: false, transB: false, batchA: batch, batchB: batch, bias: false, residual: false, activation: 'none', ...extra };
+}
+
+describe.skipIf(!hasSwiftShader)('subgroup matmul on SwiftShader (4 lanes)', () => {
+  it('the matmul op takes it there; the 8-lane conv and attention paths stay off', () => {
+    expect(subgroupMatmulLanes(engine)).toBe(4);
+    expect(subgroupMatmulOn(engine)).toBe(false);
+  });
+
+  // Shapes that are multiples of 4 (its requirement) but not of its 16-row, 16-column tile, both
+  // transposes, and tiles of 4, 12 and 16 rows with a shared operand on either side.
+  const shapes: [number, number, number, number][] = [[1, 4, 4, 4], [1, 20, 36, 12], [3, 44, 4, 8], [2, 8, 100, 132], [1, 132, 260, 68]];
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      it(`transA=${transA} transB=${transB}`, async () => {
+        for (const [batch, M, N, K] of shapes) {
+          const s = K ** -0.25;
+          const a = randomArray(batch * M * K, M + K, -s, s), b = randomArray(batch * K * N, N + K + 1, -s, s);
+          const p = params(batch, M, N, K, { transA, transB });
+          const ta = engine.tensor(a, transA ? [batch, K, M] : [batch, M, K]), tb = engine.tensor(b, transB ? [batch, N, K] : [batch, K, N]);
+          const y = engine.empty([batch, M, N]);
+          const ph = engine.placeholderBuffer;
+          engine.runtime.run(subgroupMatmulKernel(p, 16, 4), [{ buffer: ta.buffer }, { buffer: tb.buffer }, { buffer: ph }, { buffer: ph }, { buffer: y.buffer, write: true }], matmulUniforms(p));
+          expectClose(await y.readFloat(), matmulReference(p, a, b), MATMUL.atol, MATMUL.rtol, `4 lanes [${batch},${M},${N},${K}]`);
+        }
+      });
+    }
+  }
+
+  it('4-, 12- and 16-row tiles, a shared operand on either side', async () => {
+    const [batch, M, N, K] = [3, 28, 40, 20];
+    for (const rows of [4, 12, 16]) {
+      for (const [batchA, batchB] of [[1, batch], [batch, 1]]) {
+        const a = randomArray(batchA * M * K, 5 + rows), b = randomArray(batchB * K * N, 6 + rows);
+        const p = params(batch, M, N, K, { batchA, batchB });
+        const ta = engine.tensor(a, [batchA, M, K]), tb = engine.tensor(b, [batchB, K, N]);
+        const y = engine.empty([batch, M, N]);
+        const ph = engine.placeholderBuffer;
+        engine.runtime.run(subgroupMatmulKernel(p, rows, 4), [{ buffer: ta.buffer }, { buffer: tb.buffer }, { buffer: ph }, { buffer: ph }, { buffer: y.buffer, write: true }], matmulUniforms(p));
+        expectClose(await y.readFloat(), matmulReference(p, a, b), MATMUL.atol, MATMUL.rtol, `rows=${rows} batchA=${batchA} batchB=${batchB}`);
+      }
+    }
+  });
+
+  it('through matmul(): bias + gelu + residual, transB', async () => {
+    const [batch, M, N, K] = [2, 36, 44, 24];
+    const a = randomArray(batch * M * K, 1), b = randomArray(K * N, 2), bias = randomArray(N, 3), res = randomArray(batch * M * N, 4);
+    const y = matmul(engine.tensor(a, [batch, M, K]), engine.tensor(b, [N, K]), {
+      transB: true, bias: engine.tensor(bias, [N]), residual: engine.tensor(res, [batch, M, N]), activation: 'gelu',
+    });
+    const p = params(batch, M, N, K, { transB: true, batchB: 1, bias: true, residual: true, activation: 'gelu' });
+    expectClose(await y.readFloat(), matmulReference(p, a, b, bias, res), MATMUL.atol, MATMUL.rtol, 'matmul op on SwiftShader');
+  });
+
+  it('refuses a subgroup size it is not written for', () => {
+    expect(() => subgroupMatmulKernel(params(1, 8, 8, 8), 16, 16)).toThrow('16-lane subgroups are not supported');
+    expect(() => subgroupMatmulKernel(params(1, 8, 8, 8), 6, 4)).toThrow('rows must be a multiple of 4');
+  });
+});
