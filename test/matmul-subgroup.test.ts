@@ -1,17 +1,15 @@
 // The subgroup matmul (src/kernels/matmul-subgroup.ts) against the float64 TypeScript reference, on
 // shapes that are multiples of 4 (its requirement) but not of its 16-row, 32-column workgroup tile.
 import { describe, expect, it } from 'vitest';
-import { matmulReference, matmulUniforms, type Activation, type MatmulParams } from '../src/kernels/matmul.js';
-import { subgroupMatmulKernel, subgroupMatmulSupported } from '../src/kernels/matmul-subgroup.js';
+import { matmulReference, type Activation } from '../src/kernels/matmul.js';
+import { subgroupMatmulSupported } from '../src/kernels/matmul-subgroup.js';
 import { matmul } from '../src/ops/matmul.js';
 import { expectClose, randomArray, testEngine } from './helpers/engine.js';
+import {
+  expectSubgroupMatmulShapes, matmulParams as params, runSubgroupMatmul, SUBGROUP_MATMUL_TOLERANCE,
+} from './helpers/subgroup-matmul.js';
 
-// Operands scaled so outputs are O(1): f32 accumulation over K <= 260 terms stays within 1e-5 of float64.
-const ATOL = 2e-5, RTOL = 1e-5;
-
-function params(batch: number, M: number, N: number, K: number, extra: Partial<MatmulParams> = {}): MatmulParams {
-  return { batch, M, N, K, transA: false, transB: false, batchA: batch, batchB: batch, bias: false, residual: false, activation: 'none', ...extra };
-}
+const { atol: ATOL, rtol: RTOL } = SUBGROUP_MATMUL_TOLERANCE;
 
 async function subgroupsOfEight(): Promise<boolean> {
   const engine = await testEngine();
@@ -27,22 +25,11 @@ describe('subgroup matmul against the TypeScript reference', () => {
     expect(subgroupMatmulSupported(params(1, 8, 8, 10))).toBe(false);
   });
 
-  const shapes: [number, number, number, number][] = [[1, 4, 4, 4], [1, 20, 36, 12], [3, 44, 4, 8], [2, 8, 100, 132], [1, 132, 260, 68]];
   for (const transA of [false, true]) {
     for (const transB of [false, true]) {
       it(`transA=${transA} transB=${transB}`, async (ctx) => {
         if (!(await subgroupsOfEight())) ctx.skip();
-        const engine = await testEngine();
-        for (const [batch, M, N, K] of shapes) {
-          const s = K ** -0.25;
-          const a = randomArray(batch * M * K, M + K, -s, s), b = randomArray(batch * K * N, N + K + 1, -s, s);
-          const p = params(batch, M, N, K, { transA, transB });
-          const ta = engine.tensor(a, transA ? [batch, K, M] : [batch, M, K]), tb = engine.tensor(b, transB ? [batch, N, K] : [batch, K, N]);
-          const y = engine.empty([batch, M, N]);
-          const ph = engine.placeholderBuffer;
-          engine.runtime.run(subgroupMatmulKernel(p), [{ buffer: ta.buffer }, { buffer: tb.buffer }, { buffer: ph }, { buffer: ph }, { buffer: y.buffer, write: true }], matmulUniforms(p));
-          expectClose(await y.readFloat(), matmulReference(p, a, b), ATOL, RTOL, `[${batch},${M},${N},${K}]`);
-        }
+        await expectSubgroupMatmulShapes(await testEngine(), transA, transB);
       });
     }
   }
@@ -55,11 +42,7 @@ describe('subgroup matmul against the TypeScript reference', () => {
       for (const [batchA, batchB] of [[1, batch], [batch, 1]]) {
         const a = randomArray(batchA * M * K, 5), b = randomArray(batchB * K * N, 6);
         const p = params(batch, M, N, K, { batchA, batchB });
-        const ta = engine.tensor(a, [batchA, M, K]), tb = engine.tensor(b, [batchB, K, N]);
-        const y = engine.empty([batch, M, N]);
-        const ph = engine.placeholderBuffer;
-        engine.runtime.run(subgroupMatmulKernel(p, rows), [{ buffer: ta.buffer }, { buffer: tb.buffer }, { buffer: ph }, { buffer: ph }, { buffer: y.buffer, write: true }], matmulUniforms(p));
-        expectClose(await y.readFloat(), matmulReference(p, a, b), ATOL, RTOL, `batchA=${batchA} batchB=${batchB}`);
+        expectClose(await runSubgroupMatmul(engine, p, a, b, rows), matmulReference(p, a, b), ATOL, RTOL, `batchA=${batchA} batchB=${batchB}`);
       }
     });
   }

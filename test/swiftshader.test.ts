@@ -6,18 +6,17 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.js';
-import { matmulReference, matmulUniforms, type MatmulParams } from '../src/kernels/matmul.js';
+import { matmulReference } from '../src/kernels/matmul.js';
 import { subgroupMatmulKernel } from '../src/kernels/matmul-subgroup.js';
 import { softmaxKernel, softmaxReference } from '../src/kernels/softmax.js';
 import { matmul, subgroupMatmulLanes, subgroupMatmulOn } from '../src/ops/matmul.js';
 import { softmax, softmaxSubgroupLanes } from '../src/ops/softmax.js';
 import { expectClose, randomArray } from './helpers/engine.js';
+import { expectSubgroupMatmulShapes, matmulParams as params, runSubgroupMatmul, SUBGROUP_MATMUL_TOLERANCE as MATMUL } from './helpers/subgroup-matmul.js';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 // As in normalization.test.ts.
 const SOFTMAX = { atol: 1e-7, rtol: 1e-5 };
-// As in matmul-subgroup.test.ts: operands scaled so outputs are O(1).
-const MATMUL = { atol: 2e-5, rtol: 1e-5 };
 
 const hasSwiftShader = existsSync(SWIFTSHADER_ICD);
 let engine: Engine;
@@ -60,10 +59,6 @@ describe.skipIf(!hasSwiftShader)('softmax subgroup layout on SwiftShader (4 lane
   });
 });
 
-function params(batch: number, M: number, N: number, K: number, extra: Partial<MatmulParams> = {}): MatmulParams {
-  return { batch, M, N, K, transA: false, transB: false, batchA: batch, batchB: batch, bias: false, residual: false, activation: 'none', ...extra };
-}
-
 describe.skipIf(!hasSwiftShader)('subgroup matmul on SwiftShader (4 lanes)', () => {
   it('the matmul op takes it there; the 8-lane conv and attention paths stay off', () => {
     expect(subgroupMatmulLanes(engine)).toBe(4);
@@ -72,20 +67,10 @@ describe.skipIf(!hasSwiftShader)('subgroup matmul on SwiftShader (4 lanes)', () 
 
   // Shapes that are multiples of 4 (its requirement) but not of its 16-row, 16-column tile, both
   // transposes, and tiles of 4, 12 and 16 rows with a shared operand on either side.
-  const shapes: [number, number, number, number][] = [[1, 4, 4, 4], [1, 20, 36, 12], [3, 44, 4, 8], [2, 8, 100, 132], [1, 132, 260, 68]];
   for (const transA of [false, true]) {
     for (const transB of [false, true]) {
       it(`transA=${transA} transB=${transB}`, async () => {
-        for (const [batch, M, N, K] of shapes) {
-          const s = K ** -0.25;
-          const a = randomArray(batch * M * K, M + K, -s, s), b = randomArray(batch * K * N, N + K + 1, -s, s);
-          const p = params(batch, M, N, K, { transA, transB });
-          const ta = engine.tensor(a, transA ? [batch, K, M] : [batch, M, K]), tb = engine.tensor(b, transB ? [batch, N, K] : [batch, K, N]);
-          const y = engine.empty([batch, M, N]);
-          const ph = engine.placeholderBuffer;
-          engine.runtime.run(subgroupMatmulKernel(p, 16, 4), [{ buffer: ta.buffer }, { buffer: tb.buffer }, { buffer: ph }, { buffer: ph }, { buffer: y.buffer, write: true }], matmulUniforms(p));
-          expectClose(await y.readFloat(), matmulReference(p, a, b), MATMUL.atol, MATMUL.rtol, `4 lanes [${batch},${M},${N},${K}]`);
-        }
+        await expectSubgroupMatmulShapes(engine, transA, transB, 4);
       });
     }
   }
@@ -96,11 +81,7 @@ describe.skipIf(!hasSwiftShader)('subgroup matmul on SwiftShader (4 lanes)', () 
       for (const [batchA, batchB] of [[1, batch], [batch, 1]]) {
         const a = randomArray(batchA * M * K, 5 + rows), b = randomArray(batchB * K * N, 6 + rows);
         const p = params(batch, M, N, K, { batchA, batchB });
-        const ta = engine.tensor(a, [batchA, M, K]), tb = engine.tensor(b, [batchB, K, N]);
-        const y = engine.empty([batch, M, N]);
-        const ph = engine.placeholderBuffer;
-        engine.runtime.run(subgroupMatmulKernel(p, rows, 4), [{ buffer: ta.buffer }, { buffer: tb.buffer }, { buffer: ph }, { buffer: ph }, { buffer: y.buffer, write: true }], matmulUniforms(p));
-        expectClose(await y.readFloat(), matmulReference(p, a, b), MATMUL.atol, MATMUL.rtol, `rows=${rows} batchA=${batchA} batchB=${batchB}`);
+        expectClose(await runSubgroupMatmul(engine, p, a, b, rows, 4), matmulReference(p, a, b), MATMUL.atol, MATMUL.rtol, `rows=${rows} batchA=${batchA} batchB=${batchB}`);
       }
     }
   });
