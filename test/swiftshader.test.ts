@@ -1,16 +1,21 @@
 // The kernels that depend on the subgroup size, at SwiftShader's 4 lanes: the paths headless Chromium
-// takes on a machine without a GPU (softmax's subgroup layout, the subgroup matmul). The other tests run
+// takes on a machine without a GPU (softmax's subgroup layout, the subgroup matmul and the convolutions
+// built on it). The other tests run
 // on lavapipe (8 lanes); here Dawn in Node is pointed at the SwiftShader Vulkan driver that Debian's
 // chromium ships (this file runs in its own process, so the environment variable stays here). Skipped
 // where chromium is not installed (.ci/run installs it).
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.js';
+import { conv2dReference } from '../src/kernels/conv2d.js';
 import { matmulReference } from '../src/kernels/matmul.js';
 import { subgroupMatmulKernel } from '../src/kernels/matmul-subgroup.js';
 import { softmaxKernel, softmaxReference } from '../src/kernels/softmax.js';
+import { conv2d } from '../src/ops/conv.js';
+import { convGemmEligible } from '../src/ops/conv-gemm.js';
 import { matmul, subgroupMatmulLanes, subgroupMatmulOn } from '../src/ops/matmul.js';
 import { softmax, softmaxSubgroupLanes } from '../src/ops/softmax.js';
+import { CONV_GEMM_SHAPES, convGeometry, expectConvGemmCase, expectTiledTransposeCase, TILED_TRANSPOSE_SHAPES } from './helpers/conv-gemm-cases.js';
 import { expectClose, randomArray } from './helpers/engine.js';
 import { expectSubgroupMatmulShapes, matmulParams as params, runSubgroupMatmul, SUBGROUP_MATMUL_TOLERANCE as MATMUL } from './helpers/subgroup-matmul.js';
 
@@ -99,5 +104,31 @@ describe.skipIf(!hasSwiftShader)('subgroup matmul on SwiftShader (4 lanes)', () 
   it('refuses a subgroup size it is not written for', () => {
     expect(() => subgroupMatmulKernel(params(1, 8, 8, 8), 16, 16)).toThrow('16-lane subgroups are not supported');
     expect(() => subgroupMatmulKernel(params(1, 8, 8, 8), 6, 4)).toThrow('rows must be a multiple of 4');
+  });
+});
+
+describe.skipIf(!hasSwiftShader)('conv as im2col + 4-lane subgroup matmul on SwiftShader', () => {
+  it('the conv op takes the GEMM path there from 32 output channels', () => {
+    expect(convGemmEligible(engine, convGeometry([1, 8, 8, 8], [32, 8, 3, 3]), 'f32')).toBe(true);
+    expect(convGemmEligible(engine, convGeometry([1, 8, 8, 8], [16, 8, 3, 3]), 'f32')).toBe(false);
+  });
+
+  for (const [xShape, wShape, stride, padding, dilation] of CONV_GEMM_SHAPES) {
+    it(`x [${xShape}], w [${wShape}], stride ${stride}, padding ${padding}, dilation ${dilation}`, async () => {
+      await expectConvGemmCase(engine, convGeometry(xShape, wShape, stride, padding, dilation));
+    });
+  }
+
+  for (const [xShape, wShape] of TILED_TRANSPOSE_SHAPES) {
+    it(`convTranspose2d x [${xShape}], w [${wShape}], stride ${wShape[2]}`, async () => {
+      expect(await expectTiledTransposeCase(engine, xShape, wShape)).toBe(true);
+    });
+  }
+
+  it('through conv2d(): 32 output channels, padding 1', async () => {
+    const g = convGeometry([1, 8, 12, 12], [32, 8, 3, 3]);
+    const x = randomArray(8 * 144, 21), w = randomArray(32 * 8 * 9, 22), bias = randomArray(32, 23);
+    const y = conv2d(engine.tensor(x, g.xShape), engine.tensor(w, g.wShape), engine.tensor(bias, [32]), { padding: 1 });
+    expectClose(await y.readFloat(), conv2dReference(x, w, bias, g), 3e-5, 1e-5, 'conv2d op on SwiftShader');
   });
 });

@@ -1,4 +1,4 @@
-// conv2d and its gradients as im2col + the subgroup matmul, for software adapters (lavapipe), where
+// conv2d and its gradients as im2col + the subgroup matmul, for software adapters (lavapipe, SwiftShader), where
 // the blocked direct kernels of conv2d.ts / conv-backward.ts spend most of their time in per-lane
 // loads (see src/kernels/matmul-subgroup.ts). Each image's patches are laid out in a scratch buffer,
 // at most SCRATCH_BYTES at a time (pixel chunks: the storage-binding limit is 128 MiB and the buffer
@@ -15,17 +15,17 @@ import { permuteKernel } from '../kernels/copy.js';
 import { matmulUniforms, type MatmulParams } from '../kernels/matmul.js';
 import { subgroupMatmulKernel } from '../kernels/matmul-subgroup.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { subgroupMatmulOn } from './matmul.js';
+import { subgroupMatmulLanes } from './matmul.js';
 
 /** Scratch for one chunk of patches: well under the 128 MiB binding limit, and modest in memory (tests pass less to force chunking). */
 const SCRATCH_BYTES = 64 * 1024 * 1024;
 
 const roundUp4 = (n: number) => Math.ceil(n / 4) * 4;
 
-/** Whether this convolution takes the GEMM path: lavapipe-like adapter, f32, no groups, >= 32 output channels, output planes a multiple of 4. */
+/** Whether this convolution takes the GEMM path: an adapter the subgroup matmul runs on (lavapipe, SwiftShader), f32, no groups, >= 32 output channels, output planes a multiple of 4. */
 export function convGemmEligible(engine: Engine, g: Conv2dGeometry, dtype: string): boolean {
   const [, , ho, wo] = conv2dOutputShape(g);
-  return dtype === 'f32' && g.groups === 1 && (ho * wo) % 4 === 0 && g.wShape[0] >= MIN_ROWS && subgroupMatmulOn(engine);
+  return dtype === 'f32' && g.groups === 1 && (ho * wo) % 4 === 0 && g.wShape[0] >= MIN_ROWS && subgroupMatmulLanes(engine) !== null;
 }
 
 /** Channels below which im2col + GEMM lost to the direct kernels on lavapipe (16 -> 16 at 128x128, batch 4: 0.6-1.0x; 3 -> 16 dx: 0.1x; 64 -> 64: 1.4-2.5x). */
@@ -46,7 +46,9 @@ function chunks(pixels: number, rows: number, scratchBytes: number): [number, nu
 
 function run(engine: Engine, p: MatmulParams, layout: Parameters<typeof matmulUniforms>[1], a: GPUBuffer, b: GPUBuffer, bias: GPUBuffer | null, r: GPUBuffer | null, c: GPUBuffer): void {
   const ph = engine.placeholderBuffer;
-  engine.runtime.run(subgroupMatmulKernel(p), [
+  const lanes = subgroupMatmulLanes(engine);
+  if (lanes === null) throw new Error('conv-gemm: the subgroup matmul does not run on this engine (check convGemmEligible first)');
+  engine.runtime.run(subgroupMatmulKernel(p, undefined, lanes), [
     { buffer: a }, { buffer: b }, { buffer: bias ?? ph }, { buffer: r ?? ph }, { buffer: c, write: true },
   ], matmulUniforms(p, layout));
 }
@@ -178,7 +180,7 @@ export function convTranspose2dTiledGemm(x: Tensor, w: Tensor, bias: Tensor | nu
   const [batch, cin, h, wd] = x.shape;
   const [, cout, kh, kw] = w.shape;
   const rows = cout * kh * kw, P = h * wd;
-  if (x.dtype !== 'f32' || cin % 4 !== 0 || rows % 4 !== 0 || P % 4 !== 0 || !subgroupMatmulOn(engine)) return null;
+  if (x.dtype !== 'f32' || cin % 4 !== 0 || rows % 4 !== 0 || P % 4 !== 0 || subgroupMatmulLanes(engine) === null) return null;
   if (batch * rows * P * 4 > engine.device.limits.maxStorageBufferBindingSize) return null;
   const tiles = engine.empty([batch, rows, P], 'f32');
   const p: MatmulParams = { ...params(rows, P, cin, { transA: true, bias: bias !== null }), batch, batchB: batch };
