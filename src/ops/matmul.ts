@@ -86,8 +86,8 @@ export function subgroupMatmulLanes(engine: Engine): number | null {
 }
 
 /**
- * The 8-lane (lavapipe) paths built on the subgroup matmul: conv as GEMM, the subgroup conv kernels, and
- * SAM's composed attention, measured faster only there.
+ * Whether the 8-lane (lavapipe) paths apply: the direct subgroup conv kernels (written for 8 lanes) and
+ * SAM's composed attention, measured faster only there. conv as GEMM follows subgroupMatmulLanes.
  */
 export function subgroupMatmulOn(engine: Engine): boolean {
   return subgroupMatmulLanes(engine) === SUBGROUP_LANES;
