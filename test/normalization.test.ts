@@ -9,6 +9,7 @@ import { layerNorm, layerNorm2d, layerNorm2dWithStats, layerNormWithStats } from
 import { softmax, softmaxSubgroupLanes } from '../src/ops/softmax.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { expectClose, randomArray, testEngine } from './helpers/engine.js';
+import { expectSubgroupSoftmaxShapes } from './helpers/subgroup-softmax.js';
 import { loadGoldenCases } from './golden.js';
 
 // Tolerances.
@@ -73,10 +74,7 @@ describe('softmax', () => {
   }
 
   // The subgroup layout (software adapters with one subgroup size: lavapipe's 8 lanes in CI) runs only
-  // at the adapter's own size. Shapes: rows held in registers with and without a partial last load
-  // (49 vec4 = 6 x 8 + 1, 32 vec4 = 4 x 8), scalar rows, rows shorter than the subgroup, online rows with
-  // and without a remainder (1025 vec4, 1024 vec4), scalar online rows, and row counts that leave the
-  // last workgroup partly empty. Inputs up to |x| = 200 where exp would overflow without the max.
+  // at the adapter's own size; the shapes are in test/helpers/subgroup-softmax.ts.
   it('subgroup layout: registers, online pass, partial loads and partial workgroups', async () => {
     const engine = await testEngine();
     const lanes = softmaxSubgroupLanes(engine.report);
@@ -84,15 +82,7 @@ describe('softmax', () => {
       expect(lanes).toBe(engine.report.subgroupSize); // the op takes this layout here
     }
     if (!lanes) return;
-    const shapes: [number, number, number][] = [
-      [37, 196, 6], [5, 128, 6], [3, 33, 6], [9, 3, 6], [2, 1, 6], [3, 4100, 6], [2, 4096, 6], [3, 1001, 6], [70, 196, 200],
-    ];
-    for (const [rows, length, spread] of shapes) {
-      const x = randomArray(rows * length, rows + length, -spread, spread);
-      const y = engine.empty([rows, length]);
-      run(engine, softmaxKernel({ rows, length, dtype: 'f32', subgroupLanes: lanes }), [engine.tensor(x, [rows, length])], [y]);
-      expectClose(await y.readFloat(), softmaxReference(x, length), SOFTMAX.atol, SOFTMAX.rtol, `softmax subgroup layout [${rows}, ${length}] |x| <= ${spread}`);
-    }
+    await expectSubgroupSoftmaxShapes(engine, lanes);
   });
 
   it('subgroup layout: f16 storage', async () => {

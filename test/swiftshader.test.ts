@@ -10,18 +10,17 @@ import { Engine } from '../src/engine.js';
 import { conv2dReference } from '../src/kernels/conv2d.js';
 import { matmulReference } from '../src/kernels/matmul.js';
 import { subgroupMatmulKernel } from '../src/kernels/matmul-subgroup.js';
-import { softmaxKernel, softmaxReference } from '../src/kernels/softmax.js';
+import { softmaxReference } from '../src/kernels/softmax.js';
 import { conv2d } from '../src/ops/conv.js';
 import { convGemmEligible } from '../src/ops/conv-gemm.js';
 import { matmul, subgroupMatmulLanes, subgroupMatmulOn } from '../src/ops/matmul.js';
 import { softmax, softmaxSubgroupLanes } from '../src/ops/softmax.js';
 import { CONV_GEMM_SHAPES, convGeometry, expectConvGemmCase, expectTiledTransposeCase, TILED_TRANSPOSE_SHAPES } from './helpers/conv-gemm-cases.js';
 import { expectClose, randomArray } from './helpers/engine.js';
+import { expectSubgroupSoftmaxShapes, SUBGROUP_SOFTMAX_TOLERANCE as SOFTMAX } from './helpers/subgroup-softmax.js';
 import { expectSubgroupMatmulShapes, matmulParams as params, runSubgroupMatmul, SUBGROUP_MATMUL_TOLERANCE as MATMUL } from './helpers/subgroup-matmul.js';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
-// As in normalization.test.ts.
-const SOFTMAX = { atol: 1e-7, rtol: 1e-5 };
 
 const hasSwiftShader = existsSync(SWIFTSHADER_ICD);
 let engine: Engine;
@@ -41,20 +40,8 @@ describe.skipIf(!hasSwiftShader)('softmax subgroup layout on SwiftShader (4 lane
     expect(softmaxSubgroupLanes(engine.report)).toBe(4);
   });
 
-  // Rows held in registers with a partial last load (49 vec4 = 12 x 4 + 1) and without (32 vec4), scalar
-  // rows (33 = 8 x 4 + 1), rows shorter than the subgroup, online rows with and without a remainder
-  // (1025 vec4, 1024 vec4), a partly empty last workgroup, and |x| up to 200.
   it('matches the reference: registers, online pass, partial loads and partial workgroups', async () => {
-    const shapes: [number, number, number][] = [
-      [37, 196, 6], [5, 128, 6], [3, 33, 6], [9, 3, 6], [2, 1, 6], [3, 4100, 6], [2, 4096, 6], [70, 196, 200],
-    ];
-    for (const [rows, length, spread] of shapes) {
-      const x = randomArray(rows * length, rows * 7 + length, -spread, spread);
-      const y = engine.empty([rows, length]);
-      const input = engine.tensor(x, [rows, length]);
-      engine.runtime.run(softmaxKernel({ rows, length, dtype: 'f32', subgroupLanes: 4 }), [{ buffer: input.buffer }, { buffer: y.buffer, write: true }]);
-      expectClose(await y.readFloat(), softmaxReference(x, length), SOFTMAX.atol, SOFTMAX.rtol, `softmax on SwiftShader [${rows}, ${length}] |x| <= ${spread}`);
-    }
+    await expectSubgroupSoftmaxShapes(engine, 4);
   });
 
   it('the op takes the layout and matches the reference (MobileSAM\'s 49-key windows)', async () => {
