@@ -3,12 +3,15 @@ import type { Engine } from '../src/engine.js';
 import { ShapeError } from '../src/errors.js';
 import type { KernelSpec } from '../src/kernels/kernel.js';
 import { layerNorm2dReference, layerNormKernel, layerNormReference } from '../src/kernels/layernorm.js';
+import { layerNormSubgroupFits, layerNormSubgroupKernel } from '../src/kernels/layernorm-subgroup.js';
 import type { RowPlanOptions } from '../src/kernels/reduce.js';
 import { softmaxKernel, softmaxReference } from '../src/kernels/softmax.js';
-import { layerNorm, layerNorm2d, layerNorm2dWithStats, layerNormWithStats } from '../src/ops/layernorm.js';
-import { softmax, softmaxSubgroupLanes } from '../src/ops/softmax.js';
+import { layerNorm, layerNorm2d, layerNorm2dWithStats, layerNormSubgroupLanes, layerNormWithStats } from '../src/ops/layernorm.js';
+import { rowSubgroupLanes } from '../src/ops/row-subgroup.js';
+import { softmax } from '../src/ops/softmax.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { expectClose, randomArray, testEngine } from './helpers/engine.js';
+import { expectSubgroupLayerNormF16, expectSubgroupLayerNormShapes, SUBGROUP_LAYERNORM_SMALL_SHAPES } from './helpers/subgroup-layernorm.js';
 import { expectSubgroupSoftmaxShapes } from './helpers/subgroup-softmax.js';
 import { loadGoldenCases } from './golden.js';
 
@@ -77,7 +80,7 @@ describe('softmax', () => {
   // at the adapter's own size; the shapes are in test/helpers/subgroup-softmax.ts.
   it('subgroup layout: registers, online pass, partial loads and partial workgroups', async () => {
     const engine = await testEngine();
-    const lanes = softmaxSubgroupLanes(engine.report);
+    const lanes = rowSubgroupLanes(engine.report);
     if (engine.report.isSoftware && engine.report.subgroupSize && engine.report.wgslLanguageFeatures.includes('subgroup_id')) {
       expect(lanes).toBe(engine.report.subgroupSize); // the op takes this layout here
     }
@@ -87,7 +90,7 @@ describe('softmax', () => {
 
   it('subgroup layout: f16 storage', async () => {
     const engine = await testEngine();
-    const lanes = softmaxSubgroupLanes(engine.report);
+    const lanes = rowSubgroupLanes(engine.report);
     if (!lanes || !engine.hasF16) return;
     for (const length of [196, 4100]) {
       const x = randomArray(3 * length, 11, -4, 4);
@@ -174,6 +177,35 @@ describe('layerNorm', () => {
       }
     });
   }
+
+  // The subgroup layout: the op takes it on SwiftShader (4 lanes, test/swiftshader.test.ts), not on
+  // lavapipe (8 lanes in CI); the kernel is tested here at the adapter's own size on small rows (the
+  // shapes are in test/helpers/subgroup-layernorm.ts).
+  it('subgroup layout: held rows, partial loads, rows per subgroup, saved statistics', async () => {
+    const engine = await testEngine();
+    const lanes = rowSubgroupLanes(engine.report);
+    if (!lanes) return;
+    if (lanes > 4) expect(layerNormSubgroupLanes(engine.report)).toBeUndefined(); // the op keeps the invocation layout
+    await expectSubgroupLayerNormShapes(engine, lanes, SUBGROUP_LAYERNORM_SMALL_SHAPES);
+  });
+
+  it('subgroup layout: f16 storage', async () => {
+    const engine = await testEngine();
+    const lanes = rowSubgroupLanes(engine.report);
+    if (!lanes || !engine.hasF16) return;
+    await expectSubgroupLayerNormF16(engine, lanes);
+  });
+
+  it('subgroup layout: rows it cannot hold take the invocation layout', () => {
+    // 1284 = 321 vec4: 81 loads per lane at 4 lanes (the layout holds 80), 41 at 8.
+    expect(layerNormSubgroupFits(1284, 4)).toBe(false);
+    expect(layerNormSubgroupFits(1284, 8)).toBe(true);
+    expect(layerNormSubgroupFits(1280, 4)).toBe(true);
+    const params = { rows: 2, length: 1284, eps: 1e-5, dtype: 'f32', paramDtype: 'f32', saveStats: false } as const;
+    expect(layerNormKernel({ ...params, subgroupLanes: 4 }).name).toBe('layernorm');
+    expect(() => layerNormSubgroupKernel({ ...params, lanes: 4 })).toThrow('rows of 1284 need more than 80 loads per lane at 4 lanes');
+    expect(() => layerNormSubgroupKernel({ ...params, lanes: 6 })).toThrow('subgroup size 6 is not a power of two');
+  });
 
   it('f16 activations with f32 parameters', async () => {
     const engine = await testEngine();

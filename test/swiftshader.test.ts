@@ -1,22 +1,25 @@
 // The kernels that depend on the subgroup size, at SwiftShader's 4 lanes: the paths headless Chromium
-// takes on a machine without a GPU (softmax's subgroup layout, the subgroup matmul and the convolutions
-// built on it). The other tests run
-// on lavapipe (8 lanes); here Dawn in Node is pointed at the SwiftShader Vulkan driver that Debian's
+// takes on a machine without a GPU (softmax's and layerNorm's subgroup layouts, the subgroup matmul and
+// the convolutions built on it). The other tests run on lavapipe (8 lanes); here Dawn in Node is pointed at the SwiftShader Vulkan driver that Debian's
 // chromium ships (this file runs in its own process, so the environment variable stays here). Skipped
 // where chromium is not installed (.ci/run installs it).
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.js';
 import { conv2dReference } from '../src/kernels/conv2d.js';
+import { layerNormKernel, layerNormReference } from '../src/kernels/layernorm.js';
 import { matmulReference } from '../src/kernels/matmul.js';
 import { subgroupMatmulKernel } from '../src/kernels/matmul-subgroup.js';
 import { softmaxReference } from '../src/kernels/softmax.js';
 import { conv2d } from '../src/ops/conv.js';
 import { convGemmEligible } from '../src/ops/conv-gemm.js';
+import { layerNorm, layerNormSubgroupLanes } from '../src/ops/layernorm.js';
 import { matmul, subgroupMatmulLanes, subgroupMatmulOn } from '../src/ops/matmul.js';
-import { softmax, softmaxSubgroupLanes } from '../src/ops/softmax.js';
+import { rowSubgroupLanes } from '../src/ops/row-subgroup.js';
+import { softmax } from '../src/ops/softmax.js';
 import { CONV_GEMM_SHAPES, convGeometry, expectConvGemmCase, expectTiledTransposeCase, TILED_TRANSPOSE_SHAPES } from './helpers/conv-gemm-cases.js';
 import { expectClose, randomArray } from './helpers/engine.js';
+import { expectSubgroupLayerNormShapes, SUBGROUP_LAYERNORM_SHAPES } from './helpers/subgroup-layernorm.js';
 import { expectSubgroupSoftmaxShapes, SUBGROUP_SOFTMAX_TOLERANCE as SOFTMAX } from './helpers/subgroup-softmax.js';
 import { expectSubgroupMatmulShapes, matmulParams as params, runSubgroupMatmul, SUBGROUP_MATMUL_TOLERANCE as MATMUL } from './helpers/subgroup-matmul.js';
 
@@ -37,7 +40,7 @@ describe.skipIf(!hasSwiftShader)('softmax subgroup layout on SwiftShader (4 lane
   it('runs on SwiftShader, whose fixed 4-lane subgroups select the layout', () => {
     expect(`${engine.report.description} ${engine.report.architecture}`).toMatch(/swiftshader/i);
     expect(engine.report.subgroupSize).toBe(4);
-    expect(softmaxSubgroupLanes(engine.report)).toBe(4);
+    expect(rowSubgroupLanes(engine.report)).toBe(4);
   });
 
   it('matches the reference: registers, online pass, partial loads and partial workgroups', async () => {
@@ -48,6 +51,21 @@ describe.skipIf(!hasSwiftShader)('softmax subgroup layout on SwiftShader (4 lane
     const x = randomArray(300 * 49, 3, -8, 8);
     const y = softmax(engine.tensor(x, [300, 49]));
     expectClose(await y.readFloat(), softmaxReference(x, 49), SOFTMAX.atol, SOFTMAX.rtol, 'softmax op on SwiftShader [300, 49]');
+  });
+});
+
+describe.skipIf(!hasSwiftShader)('layerNorm subgroup layout on SwiftShader (4 lanes)', () => {
+  it('matches the reference: held rows, partial loads, rows per subgroup, saved statistics', async () => {
+    await expectSubgroupLayerNormShapes(engine, 4, SUBGROUP_LAYERNORM_SHAPES);
+  });
+
+  it('the op takes the layout and matches the reference (SAM\'s 768 channels)', async () => {
+    const x = randomArray(50 * 768, 9, -3, 3);
+    const weight = randomArray(768, 10, 0.5, 1.5);
+    const bias = randomArray(768, 11, -0.5, 0.5);
+    const y = layerNorm(engine.tensor(x, [50, 768]), engine.tensor(weight, [768]), engine.tensor(bias, [768]), 1e-6);
+    expectClose(await y.readFloat(), layerNormReference(x, 768, weight, bias, 1e-6).out, 1e-5, 1e-5, 'layerNorm op on SwiftShader [50, 768]');
+    expect(layerNormKernel({ rows: 50, length: 768, eps: 1e-6, dtype: 'f32', paramDtype: 'f32', saveStats: false, subgroupLanes: layerNormSubgroupLanes(engine.report) }).name).toBe('layernorm_subgroup');
   });
 });
 

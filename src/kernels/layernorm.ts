@@ -7,8 +7,11 @@
 // Statistics: the workgroup layout and layerNorm2d take two passes (mean, then the mean squared
 // deviation from it). The invocation layout (CPU adapters) takes one pass over sums shifted by an
 // estimate of the mean, which stays accurate when |mean| >> std (see layerNormRowsKernel).
+// CPU adapters with a fixed subgroup size take the subgroup layout (layernorm-subgroup.ts) for rows
+// it can hold, and the invocation layout for longer ones.
 import type { DType } from '../tensor/dtype.js';
 import { bindingDecls, dispatchLinear, f32Literal, WGSL_LINEAR_WORKGROUP, type KernelSpec } from './kernel.js';
+import { layerNormSubgroupFits, layerNormSubgroupKernel } from './layernorm-subgroup.js';
 import {
   planRow, rowDispatch, wgslHeader, wgslHorizontal, wgslRowCombine, wgslRowCombiners, wgslRowLeader, wgslRowLoop, wgslRowStart, wgslSum,
   WGSL_MAIN_BUILTINS, type RowPlan, type RowPlanOptions,
@@ -25,10 +28,15 @@ export interface LayerNormParams {
   /** Also write Mean and Rstd (bindings 4 and 5), one f32 per row. */
   saveStats: boolean;
   plan?: RowPlanOptions;
+  /** The adapter's fixed subgroup size where the subgroup layout applies (layernorm-subgroup.ts). */
+  subgroupLanes?: number;
 }
 
 export function layerNormKernel(p: LayerNormParams): KernelSpec {
   const { rows, length, dtype: T, paramDtype: P } = p;
+  if (p.subgroupLanes && layerNormSubgroupFits(length, p.subgroupLanes)) {
+    return layerNormSubgroupKernel({ rows, length, eps: p.eps, dtype: T, paramDtype: P, saveStats: p.saveStats, lanes: p.subgroupLanes });
+  }
   const plan = planRow(length, p.plan);
   if (plan.layout === 'invocation') return layerNormRowsKernel(p, plan);
   const vec = (t: DType) => (plan.vec === 4 ? `vec4<${t}>` : t);

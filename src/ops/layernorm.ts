@@ -2,6 +2,7 @@
 // the channels of NCHW input (segment-anything's LayerNorm2d). The *WithStats variants also return
 // the per-vector mean and rstd (f32) that the backward pass reuses: when recording, layerNorm and
 // layerNorm2d run that variant and keep the stats only until their backward has run.
+import type { AdapterReport } from '../device/device.js';
 import { ShapeError } from '../errors.js';
 import { needsGrad, record } from '../graph/autograd.js';
 import type { KernelSpec } from '../kernels/kernel.js';
@@ -9,9 +10,11 @@ import {
   layerNorm2dBackwardKernel, layerNorm2dParamsBackwardKernel, layerNormBackwardKernel, layerNormParamsBackwardKernel,
 } from '../kernels/layernorm-backward.js';
 import { layerNorm2dKernel, layerNormKernel } from '../kernels/layernorm.js';
+import { LAYERNORM_SUBGROUP_MAX_LANES } from '../kernels/layernorm-subgroup.js';
 import { rowLayoutFor } from '../kernels/reduce.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { assertFloat, assertRank, assertSameEngine, shapeText } from './checks.js';
+import { rowSubgroupLanes } from './row-subgroup.js';
 
 export interface LayerNormResult {
   out: Tensor;
@@ -58,7 +61,14 @@ function layerNormImpl(x: Tensor, weight: Tensor, bias: Tensor, eps: number, sav
   const rows = x.size / Math.max(length, 1);
   return normalize(x, weight, bias, x.shape.slice(0, -1), length, saveStats, () => layerNormKernel({
     rows, length, eps, dtype: x.dtype, paramDtype: weight.dtype, saveStats, plan: { layout: rowLayoutFor(x.engine.report.isSoftware) },
+    subgroupLanes: layerNormSubgroupLanes(x.engine.report),
   }));
+}
+
+/** The subgroup size layerNorm's subgroup layout runs at on this adapter, or undefined where it keeps the others (layernorm-subgroup.ts). */
+export function layerNormSubgroupLanes(report: AdapterReport): number | undefined {
+  const lanes = rowSubgroupLanes(report);
+  return lanes !== undefined && lanes <= LAYERNORM_SUBGROUP_MAX_LANES ? lanes : undefined;
 }
 
 /** [dx, dweight, dbias] of layerNorm (f32), from the forward's mean and rstd. */

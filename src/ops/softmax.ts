@@ -1,6 +1,5 @@
 // Tensor-level softmax. Only the last axis has a kernel: softmax over another axis throws, and the
 // caller permutes that axis last first (attention, the only user in SAM, takes it over the last axis).
-import type { AdapterReport } from '../device/device.js';
 import { ShapeError } from '../errors.js';
 import { record } from '../graph/autograd.js';
 import { rowLayoutFor } from '../kernels/reduce.js';
@@ -8,6 +7,7 @@ import { softmaxBackwardKernel, softmaxKernel } from '../kernels/softmax.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { assertFloat, shapeText } from './checks.js';
 import { axisOf } from './reduce.js';
+import { rowSubgroupLanes } from './row-subgroup.js';
 
 export function softmax(x: Tensor, axis = -1): Tensor {
   assertFloat('softmax', x);
@@ -20,7 +20,7 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   const plan = { layout: rowLayoutFor(x.engine.report.isSoftware) };
   const y = x.engine.empty(x.shape, x.dtype);
   if (y.size > 0) {
-    const subgroupLanes = softmaxSubgroupLanes(x.engine.report);
+    const subgroupLanes = rowSubgroupLanes(x.engine.report);
     x.engine.runtime.run(softmaxKernel({ rows, length, dtype: x.dtype, plan, subgroupLanes }), [{ buffer: x.buffer }, { buffer: y.buffer, write: true }]);
   }
   // The backward needs only the output: dx = y * (dy - sum(dy * y)) per row.
@@ -33,15 +33,4 @@ export function softmax(x: Tensor, axis = -1): Tensor {
     }
     return [dx];
   });
-}
-
-/**
- * The subgroup size for softmax's subgroup layout (softmax-subgroup.ts), where it applies: software
- * adapters (GPUs keep the workgroup layout) whose subgroups have one fixed size, with the subgroup_id
- * builtin; otherwise undefined (the layout of rowLayoutFor).
- */
-export function softmaxSubgroupLanes(report: AdapterReport): number | undefined {
-  const lanes = report.subgroupSize;
-  if (!report.isSoftware || lanes === undefined || !report.wgslLanguageFeatures.includes('subgroup_id')) return undefined;
-  return lanes <= 256 && (lanes & (lanes - 1)) === 0 ? lanes : undefined;
 }
