@@ -24,7 +24,9 @@
 // builtin (WGSL language feature 'subgroup_id'). Callers check that the adapter's subgroups are
 // exactly `lanes` wide; the workgroup is SUBGROUPS_PER_WORKGROUP whole subgroups.
 import type { DType } from '../tensor/dtype.js';
-import { bindingDecls, dispatchLinear, f32Literal, WGSL_LINEAR_WORKGROUP, type KernelSpec } from './kernel.js';
+import { dispatchLinear, f32Literal, WGSL_LINEAR_WORKGROUP, type KernelSpec } from './kernel.js';
+import { sizedLayerNormBindings } from './layernorm-bindings.js';
+import type { LayerNormParams } from './layernorm.js';
 import { wgslHeader } from './reduce.js';
 
 /** The widest subgroups the op takes this layout at (see above); the kernel itself runs at any size. */
@@ -37,17 +39,10 @@ const ROWS_PER_SUBGROUP_MAX = 32;
 const MIN_SUBGROUPS = 128;
 const SUBGROUPS_PER_WORKGROUP = 4;
 
-export interface SubgroupLayerNormParams {
-  rows: number;
-  length: number;
-  eps: number;
-  dtype: DType;
-  paramDtype: DType;
-  /** Also write Mean and Rstd (bindings 4 and 5), one f32 per row. */
-  saveStats: boolean;
+export type SubgroupLayerNormParams = Omit<LayerNormParams, 'plan' | 'subgroupLanes'> & {
   /** The adapter's subgroup size (fixed), a power of two from 1 to 64. */
   lanes: number;
-}
+};
 
 function vecOf(length: number): 1 | 4 {
   return length % 4 === 0 ? 4 : 1;
@@ -70,16 +65,7 @@ export function layerNormSubgroupKernel(p: SubgroupLayerNormParams): KernelSpec 
   const fullLoads = Math.floor(units / S); // loads every lane has
   const rowsPerSubgroup = Math.max(1, Math.min(ROWS_PER_SUBGROUP_MAX, Math.ceil(rows / MIN_SUBGROUPS)));
   const workgroup = SUBGROUPS_PER_WORKGROUP * S;
-  const sized = (t: string, count: number) => `array<${t}, ${Math.max(count, 1)}>`;
-  const decls = bindingDecls([
-    { name: 'X', kind: 'read', type: sized(V(T), rows * units) },
-    { name: 'W', kind: 'read', type: sized(V(P), units) },
-    { name: 'B', kind: 'read', type: sized(V(P), units) },
-    { name: 'Y', kind: 'read_write', type: sized(V(T), rows * units) },
-    ...(p.saveStats
-      ? [{ name: 'Mean', kind: 'read_write' as const, type: sized('f32', rows) }, { name: 'Rstd', kind: 'read_write' as const, type: sized('f32', rows) }]
-      : []),
-  ]);
+  const decls = sizedLayerNormBindings(p, units, vec);
   const ks = Array.from({ length: perLane }, (_, k) => k);
   const hsum = (v: string) => (vec === 4 ? `dot(${v}, vec4<f32>(1.0))` : v);
   // Load k of this lane is element lane + k * S of the row (in vec units); the last may lie past the

@@ -11,6 +11,7 @@
 // it can hold, and the invocation layout for longer ones.
 import type { DType } from '../tensor/dtype.js';
 import { bindingDecls, dispatchLinear, f32Literal, WGSL_LINEAR_WORKGROUP, type KernelSpec } from './kernel.js';
+import { sizedLayerNormBindings } from './layernorm-bindings.js';
 import { layerNormSubgroupFits, layerNormSubgroupKernel } from './layernorm-subgroup.js';
 import {
   planRow, rowDispatch, wgslHeader, wgslHorizontal, wgslRowCombine, wgslRowCombiners, wgslRowLeader, wgslRowLoop, wgslRowStart, wgslSum,
@@ -88,8 +89,7 @@ const SHIFT_VALUES = 32;
  * K is the mean of the row's first k = SHIFT_VALUES values: a subset's mean lies within
  * sqrt(var * (n - k) / k) of the whole mean, so the loss is at most (n - k) / k ulps whatever the data
  * (23 for n = 768, 127 for n = 4096: under 1e-5 relative), and about 1 for data without structure.
- * Arrays are declared with their sizes: the kernel is specialised to the shape anyway, and bounds
- * checks against a constant are cheaper than against the bound buffer's length (runtime-sized arrays).
+ * Arrays are declared with their sizes (sizedLayerNormBindings).
  */
 function layerNormRowsKernel(p: LayerNormParams, plan: RowPlan): KernelSpec {
   const { rows, length, dtype: T, paramDtype: P } = p;
@@ -97,16 +97,7 @@ function layerNormRowsKernel(p: LayerNormParams, plan: RowPlan): KernelSpec {
   const { vec, units, workgroup } = plan;
   const V = (t: DType | 'f32') => (vec === 4 ? `vec4<${t}>` : t);
   const F = V('f32');
-  const sized = (t: string, count: number) => (count > 0 ? `array<${t}, ${count}>` : `array<${t}>`);
-  const decls = bindingDecls([
-    { name: 'X', kind: 'read', type: sized(V(T), rows * units) },
-    { name: 'W', kind: 'read', type: sized(V(P), units) },
-    { name: 'B', kind: 'read', type: sized(V(P), units) },
-    { name: 'Y', kind: 'read_write', type: sized(V(T), rows * units) },
-    ...(p.saveStats
-      ? [{ name: 'Mean', kind: 'read_write' as const, type: sized('f32', rows) }, { name: 'Rstd', kind: 'read_write' as const, type: sized('f32', rows) }]
-      : []),
-  ]);
+  const decls = sizedLayerNormBindings(p, units, vec);
   const hsum = (v: string) => wgslHorizontal(plan, 'sum', v);
   const rs = Array.from({ length: R }, (_, r) => r);
   const shiftLoads = Math.min(units, SHIFT_VALUES / vec);
