@@ -1,8 +1,9 @@
 // The kernels that depend on the subgroup size, at SwiftShader's 4 lanes: the paths headless Chromium
 // takes on a machine without a GPU (softmax's and layerNorm's subgroup layouts, the subgroup matmul and
-// the convolutions built on it). The other tests run on lavapipe (8 lanes); here Dawn in Node is pointed at the SwiftShader Vulkan driver that Debian's
-// chromium ships (this file runs in its own process, so the environment variable stays here). Skipped
-// where chromium is not installed (.ci/run installs it).
+// the convolutions built on it). The other tests run on lavapipe (8 lanes); here Dawn in Node is
+// pointed at the SwiftShader Vulkan driver that Debian's chromium ships (this file runs in its own
+// process, so the environment variable stays here). Skipped where chromium is not installed (.ci/run
+// installs it).
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.js';

@@ -11,7 +11,7 @@
 // Here the row is read once and held by its lanes (48 vec4 per lane for 768), and each lane holds the
 // weight and bias columns it uses for every row the subgroup walks (ROWS_PER_SUBGROUP_MAX rows), so
 // loads fall to 1 and a little per element: 9.2-9.4 ms; 4096 x 1280: 19.0 -> 15.9 ms (copy 9.3-10 ms).
-// The op takes it only up to MAX_LANES lanes (SwiftShader): on lavapipe (8 lanes) it ran within 10% of
+// The op takes it only up to LAYERNORM_SUBGROUP_MAX_LANES lanes (SwiftShader): on lavapipe (8 lanes) it ran within 10% of
 // the invocation layout (6.4 vs 7.0 ms, 10.4 vs 11.1 ms) while LLVM took 4-12x longer to compile it
 // (5.5 s vs 1.3 s at 768, 18.7 s vs 1.6 s at 1280), which every new shape pays on first use.
 // Values are held in private arrays indexed by constants (the loops over a lane's loads are unrolled
